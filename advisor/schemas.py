@@ -1,0 +1,189 @@
+"""The advisor's contract: the pydantic models for requests, answers and diagnoses.
+
+These are the only models of their kind in the project: the HTTP service and the command line
+import them from here rather than declaring their own copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Goal = Literal["accuracy", "fast_convergence"]
+AugmentationLevel = Literal["none", "standard", "strong"]
+OptimizerName = Literal["sgd", "adamw", "rmsprop", "lamb", "lars"]
+
+#: Spellings practitioners use for an optimizer, mapped to the family the advisor reasons about.
+OPTIMIZER_ALIASES: dict[str, OptimizerName] = {
+    "sgd": "sgd",
+    "momentum": "sgd",
+    "sgd_momentum": "sgd",
+    "nesterov": "sgd",
+    "adamw": "adamw",
+    "adam": "adamw",
+    "rmsprop": "rmsprop",
+    "rmsproptf": "rmsprop",
+    "lamb": "lamb",
+    "lars": "lars",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """The network to train: a known name, or its size in millions of parameters."""
+
+    name: str | None = Field(default=None, max_length=200, examples=["resnet50"])
+    params_millions: float | None = Field(default=None, gt=0, le=100_000)
+    family: str | None = Field(default=None, max_length=100)
+
+
+class DatasetSpec(_Strict):
+    """The training data: how many images, how many classes, at what resolution."""
+
+    num_train_images: int = Field(default=1_281_167, ge=1, le=10_000_000_000)
+    num_classes: int = Field(default=1000, ge=2, le=1_000_000)
+    image_size: int = Field(default=224, ge=8, le=4096)
+    horizontal_flip_ok: bool = Field(
+        default=True, description="False when mirroring an image changes its label (digits, text)."
+    )
+
+
+class TrainingSpec(_Strict):
+    """How the user intends to train; `None` fields are for the advisor to choose."""
+
+    batch_size: int = Field(default=256, ge=1, le=1_000_000)
+    num_gpus: int = Field(default=1, ge=0, le=100_000)
+    epochs: int | None = Field(default=None, ge=1, le=10_000)
+    pretrained: bool = False
+    goal: Goal = "accuracy"
+    optimizer: OptimizerName | None = Field(
+        default=None, description="A constraint the advisor works within; aliases such as "
+        "'momentum' (sgd), 'adam' (adamw) and 'rmsproptf' (rmsprop) are accepted."
+    )
+    augmentation: AugmentationLevel | None = Field(
+        default=None, description="none, standard (crop + flip) or strong (adds mixup, cutmix, "
+        "RandAugment, random erasing); left empty, the advisor chooses."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_optimizer(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("optimizer"), str):
+            spelled = data["optimizer"].strip().lower().replace("-", "_")
+            data = {**data, "optimizer": OPTIMIZER_ALIASES.get(spelled, spelled)}
+        return data
+
+
+class RecommendationRequest(_Strict):
+    """A training profile: model, data and set-up."""
+
+    model: ModelSpec
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+    @model_validator(mode="after")
+    def _model_is_identified(self) -> RecommendationRequest:
+        if not self.model.name and self.model.params_millions is None:
+            raise ValueError("model: give model.name (a known model) or model.params_millions")
+        return self
+
+
+class Source(_Strict):
+    """A place in the guidance that backs a rule: a file under guidance/ and its section."""
+
+    document: str
+    section: str
+
+
+class Explanation(_Strict):
+    """Why one hyperparameter has its value: the rule that set it, in plain words, with sources."""
+
+    key: str
+    value: Any
+    rule: str = Field(description="Id of the rule that set the final value.")
+    rules: list[str] = Field(description="Every rule that contributed, in the order applied.")
+    reason: str
+    sources: list[Source]
+
+
+class SearchDimension(_Strict):
+    """The region worth tuning for one hyperparameter, as plain data a tuner can use."""
+
+    key: str
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+    default: Any = None
+
+
+class Advice(_Strict):
+    """A trick that is not a single number: when it pays and where it comes from."""
+
+    id: str
+    text: str
+    sources: list[Source]
+
+
+class Recommendation(_Strict):
+    """The advisor's answer: values, one explanation per value, the search region, warnings."""
+
+    model: str
+    model_family: str | None
+    params_millions: float
+    hyperparameters: dict[str, Any]
+    explanations: list[Explanation]
+    search_space: list[SearchDimension]
+    advice: list[Advice] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    def explanation(self, key: str) -> Explanation:
+        return next(e for e in self.explanations if e.key == key)
+
+
+# --- diagnosis ---------------------------------------------------------------------------------
+
+DiagnosisState = Literal["overfitting", "underfitting", "healthy", "diverging", "not_converged"]
+
+
+class Curves(_Strict):
+    """Per-epoch accuracies (fractions 0..1 or percentages) and optional losses of one run."""
+
+    train_accuracy: list[float] = Field(min_length=1, max_length=100_000)
+    val_accuracy: list[float] = Field(min_length=1, max_length=100_000)
+    train_loss: list[float] | None = Field(default=None, max_length=100_000)
+    val_loss: list[float] | None = Field(default=None, max_length=100_000)
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The hyperparameters the run used (contract keys), so changes can name values.",
+    )
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Curves:
+        if len(self.train_accuracy) != len(self.val_accuracy):
+            raise ValueError("train_accuracy and val_accuracy must have one value per epoch each")
+        return self
+
+
+class Change(_Strict):
+    """One concrete change to make, explained and sourced like a recommendation."""
+
+    key: str
+    current: Any = None
+    suggested: Any = None
+    action: str
+    rule: str
+    reason: str
+    sources: list[Source]
+
+
+class Diagnosis(_Strict):
+    state: DiagnosisState
+    evidence: dict[str, float]
+    summary: str
+    changes: list[Change]

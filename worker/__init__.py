@@ -1,0 +1,1 @@
+"""The tuning engine: job store, Optuna workers and the PyTorch trial runner."""
