@@ -2,3 +2,14 @@
 
 Pure Python: imports only pydantic and the standard library, so it can be embedded anywhere.
 """
+
+from advisor.engine import HYPERPARAMETER_KEYS, AdvisorInputError, recommend
+from advisor.schemas import Recommendation, RecommendationRequest
+
+__all__ = [
+    "HYPERPARAMETER_KEYS",
+    "AdvisorInputError",
+    "Recommendation",
+    "RecommendationRequest",
+    "recommend",
+]

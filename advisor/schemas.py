@@ -108,6 +108,9 @@ class Explanation(_Strict):
     rules: list[str] = Field(description="Every rule that contributed, in the order applied.")
     reason: str
     sources: list[Source]
+    references: list[str] = Field(
+        default_factory=list, description="Published recipes or papers the value also follows."
+    )
 
 
 class SearchDimension(_Strict):
@@ -128,6 +131,7 @@ class Advice(_Strict):
     id: str
     text: str
     sources: list[Source]
+    references: list[str] = Field(default_factory=list)
 
 
 class Recommendation(_Strict):
@@ -180,6 +184,7 @@ class Change(_Strict):
     rule: str
     reason: str
     sources: list[Source]
+    references: list[str] = Field(default_factory=list)
 
 
 class Diagnosis(_Strict):

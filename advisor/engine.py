@@ -1,0 +1,107 @@
+"""`recommend`: resolve the model, walk the rules in stage order, explain every value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from advisor import catalog
+from advisor.rules import ADVICE, Context, rules_in_order
+from advisor.rules._base import ModelProfile, Step
+from advisor.schemas import (
+    Advice,
+    Explanation,
+    Recommendation,
+    RecommendationRequest,
+    Source,
+)
+from advisor.search_space import build_search_space
+
+#: Every key a recommendation sets, in the order they are shown.
+HYPERPARAMETER_KEYS = (
+    "optimizer", "momentum", "learning_rate", "lr_schedule", "lr_schedule_params",
+    "warmup_epochs", "warmup_start_lr", "epochs", "batch_size", "weight_decay", "no_bias_decay",
+    "label_smoothing", "augmentation", "crop_scale", "crop_ratio", "horizontal_flip",
+    "mixup_alpha", "cutmix_alpha", "auto_augment", "random_erasing",
+)
+
+
+class AdvisorInputError(ValueError):
+    """A request the advisor cannot answer: names the field, what is wrong, what is allowed."""
+
+    def __init__(self, field: str, message: str, suggestions: list[str] | None = None) -> None:
+        self.field = field
+        self.message = message
+        self.suggestions = suggestions or []
+        super().__init__(f"{field}: {message}")
+
+
+def resolve_model(request: RecommendationRequest) -> ModelProfile:
+    spec = request.model
+    info = catalog.find_model(spec.name) if spec.name else None
+    if info is not None:
+        return ModelProfile(info.name, info.family, spec.params_millions or info.params_millions,
+                            info.kind, known=True)
+    if spec.params_millions is None:
+        close = catalog.suggest_models(spec.name or "")
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise AdvisorInputError(
+            "model.name", f"unknown model {spec.name!r}{hint} Give model.params_millions to "
+            "get advice from the model's size alone.", close)
+    family = spec.family.lower() if spec.family else None
+    members = catalog.list_models(family) if family else []
+    kind = members[0].kind if members else "convnet"
+    return ModelProfile(spec.name or f"{spec.params_millions:g}M-parameter model", family,
+                        spec.params_millions, kind, known=False)
+
+
+def _explain(key: str, value: Any, steps: list[Step]) -> Explanation:
+    sources: list[Source] = []
+    references: list[str] = []
+    rules: list[str] = []
+    for step in steps:
+        rules.append(step.rule.id)
+        sources.extend(s.source() for s in step.rule.sources if s.source() not in sources)
+        references.extend(r for r in step.rule.references if r not in references)
+    reason = steps[0].reason + "".join(f"; then {step.reason}" for step in steps[1:])
+    return Explanation(key=key, value=value, rule=steps[-1].rule.id, rules=rules,
+                       reason=reason, sources=sources, references=references)
+
+
+def recommend(request: RecommendationRequest | Mapping[str, Any]) -> Recommendation:
+    """Turn a training profile into a complete, explained set of hyperparameters.
+
+    >>> rec = recommend({"model": {"name": "resnet50"}, "training": {"batch_size": 1024}})
+    >>> rec.hyperparameters["learning_rate"], rec.explanation("learning_rate").rule
+    (0.4, 'lr.linear_scaling')
+    """
+    if not isinstance(request, RecommendationRequest):
+        request = RecommendationRequest.model_validate(request)
+    ctx = Context(request=request, model=resolve_model(request))
+    for rule in rules_in_order():
+        if rule.applies(ctx):
+            for decision in rule.decide(ctx):
+                ctx.record(rule, decision)
+    missing = [key for key in HYPERPARAMETER_KEYS if key not in ctx.values]
+    if missing:
+        raise RuntimeError(f"no rule set {missing}")  # a bug in the registry, not user input
+    if not ctx.model.known:
+        ctx.warnings.append(f"{ctx.model.name!r} is not in the catalog: advice follows its size "
+                            f"({ctx.model.params_millions:g}M parameters) and the "
+                            f"{ctx.model.kind} recipes")
+    if not request.dataset.horizontal_flip_ok:
+        ctx.warnings.append("horizontal flips are off because they change your labels")
+    advice = [Advice(id=a.id, text=text, sources=[s.source() for s in a.sources],
+                     references=list(a.references))
+              for a in ADVICE if (text := a.advise(ctx)) is not None]
+    values = {key: ctx.values[key] for key in HYPERPARAMETER_KEYS}
+    return Recommendation(
+        model=ctx.model.name,
+        model_family=ctx.model.family,
+        params_millions=ctx.model.params_millions,
+        hyperparameters=values,
+        explanations=[_explain(key, values[key], ctx.steps[key]) for key in HYPERPARAMETER_KEYS],
+        search_space=build_search_space(request, values),
+        advice=advice,
+        warnings=ctx.warnings,
+    )

@@ -1,0 +1,119 @@
+"""The `Rule` base class and the `Context` a rule reads and writes.
+
+A rule is a small object: an `id`, the hyperparameter keys it `sets`, the `stage` it runs in, when
+it `applies`, what it `decides` (each value with its reason in the user's numbers), its guidance
+`sources` and published `references`, and a worked `example` that the test suite runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from advisor.catalog import Kind
+from advisor.schemas import RecommendationRequest
+from advisor.sources import Section
+
+#: Stages run in order: choices that others depend on, base values, adjustments, extras.
+CHOOSE, BASE, ADJUST, EXTRA = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """What the rules know of the network: its size, family and the kind of recipe it follows."""
+
+    name: str
+    family: str | None
+    params_millions: float
+    kind: Kind
+    known: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One value a rule sets, with the reason written for this request."""
+
+    key: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class Step:
+    rule: Rule
+    reason: str
+
+
+@dataclass
+class Context:
+    """The request, the model it names, the values decided so far and how they were decided."""
+
+    request: RecommendationRequest
+    model: ModelProfile
+    values: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, list[Step]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def batch_size(self) -> int:
+        return self.request.training.batch_size
+
+    @property
+    def epochs(self) -> int:
+        return int(self.values["epochs"])
+
+    @property
+    def optimizer(self) -> str:
+        return str(self.values["optimizer"])
+
+    @property
+    def num_images(self) -> int:
+        return self.request.dataset.num_train_images
+
+    @property
+    def augmentation(self) -> str:
+        return str(self.values.get("augmentation", "standard"))
+
+    def record(self, rule: Rule, decision: Decision) -> None:
+        self.values[decision.key] = decision.value
+        self.steps.setdefault(decision.key, []).append(Step(rule, decision.reason))
+
+
+class Rule(ABC):
+    """One piece of guidance turned into behaviour.
+
+    Subclasses set the class attributes and implement `decide`; `applies` defaults to always.
+    The engine calls `applies` then `decide` once per request, in stage order, and a later rule
+    that sets the same key refines the value an earlier one set (both appear in the explanation).
+    """
+
+    id: ClassVar[str]
+    sets: ClassVar[tuple[str, ...]]
+    stage: ClassVar[int] = BASE
+    summary: ClassVar[str]
+    sources: ClassVar[tuple[Section, ...]]
+    references: ClassVar[tuple[str, ...]] = ()
+    #: A worked example: a request (as a dict) and values the rule must give for it.
+    example: ClassVar[tuple[dict[str, Any], dict[str, Any]] | None] = None
+
+    def applies(self, ctx: Context) -> bool:
+        return True
+
+    @abstractmethod
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        """Return the values this rule sets for the request in `ctx`."""
+
+
+class AdviceRule(ABC):
+    """A trick that is not a single number: said when its conditions hold."""
+
+    id: ClassVar[str]
+    summary: ClassVar[str]
+    sources: ClassVar[tuple[Section, ...]]
+    references: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def advise(self, ctx: Context) -> str | None:
+        """Return the advice for this request, or None when the trick does not pay here."""

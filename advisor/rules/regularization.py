@@ -1,0 +1,241 @@
+"""Weight decay (by optimizer convention, model size, data size, augmentation and schedule
+length), no bias decay, and label smoothing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from advisor import sources as src
+from advisor.rules._base import ADJUST, BASE, Context, Decision, Rule
+from advisor.rules._format import num, round_sig
+from advisor.rules._registry import register
+
+#: Models at least this large take the guidance's standard 1e-4 with SGD.
+LARGE_MODEL_M = 12.0
+#: Models at most this large take the small-network value (the guidance gives 1e-5 ~ 4e-5).
+SMALL_MODEL_M = 3.0
+SGD_DECAY_LARGE, SGD_DECAY_SMALL = 1e-4, 3e-5
+IMAGENET_IMAGES = 1_281_167
+COUPLED = ("sgd", "lars", "rmsprop")
+
+
+def sgd_decay_for_size(params_millions: float) -> float:
+    """1e-4 from 12M parameters up, 3e-5 at 3M and below, log-linear in between."""
+    if params_millions >= LARGE_MODEL_M:
+        return SGD_DECAY_LARGE
+    if params_millions <= SMALL_MODEL_M:
+        return SGD_DECAY_SMALL
+    position = math.log(params_millions / SMALL_MODEL_M) / math.log(LARGE_MODEL_M / SMALL_MODEL_M)
+    return round_sig(SGD_DECAY_SMALL * (SGD_DECAY_LARGE / SGD_DECAY_SMALL) ** position, 2)
+
+
+@register
+class DecayByOptimizerAndSize(Rule):
+    id = "wd.model_size"
+    sets = ("weight_decay",)
+    stage = BASE
+    summary = (
+        "Weight decay is an L2 penalty; too much makes small networks underfit. With SGD, 1e-4 "
+        "for most networks and 1e-5 ~ 4e-5 for small ones such as MobileNets (MobileNetV1_x0_25: "
+        "3e-5 beats 1e-4, 51.45% vs 50.41%). RMSProp recipes use 1e-5. AdamW decouples the "
+        "decay from the gradient, so its value is on another scale: 0.05 for transformers."
+    )
+    sources = (src.WEIGHT_DECAY,)
+    references = ("Loshchilov & Hutter 2019, AdamW (decoupled weight decay)",
+                  "Touvron et al. 2021, DeiT (0.05)", "Tan & Le 2019, EfficientNet (1e-5)",
+                  "Mehta & Rastegari 2022, MobileViT (0.01)",
+                  "Wightman et al. 2021, ResNet strikes back (LAMB, 0.01-0.02)")
+    example = ({"model": {"name": "MobileNetV1_x0_25"}, "training": {"epochs": 120}},
+               {"weight_decay": 3e-5})
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        size, optimizer = ctx.model.params_millions, ctx.optimizer
+        if ctx.model.kind == "nas_convnet" and optimizer in ("sgd", "rmsprop"):
+            value, why = 1e-5, ("the EfficientNet/MobileNetV3 lineage regularises with dropout "
+                                "and augmentation and keeps L2 decay at 1e-5, whichever of "
+                                "RMSProp or SGD trains it")
+        elif optimizer in ("sgd", "lars"):
+            value = sgd_decay_for_size(size)
+            if size >= LARGE_MODEL_M:
+                why = f"{size:g}M parameters is not a small network: the standard 1e-4 (L2)"
+            elif size <= SMALL_MODEL_M:
+                why = (f"{size:g}M parameters is a small network that underfits with 1e-4: "
+                       f"{num(value)} (L2)")
+            else:
+                why = (f"{size:g}M parameters lies between small (3M: 3e-5) and standard (12M: "
+                       f"1e-4) networks: {num(value)} (L2, log-interpolated)")
+        elif optimizer == "rmsprop":
+            value, why = 1e-5, "the RMSProp recipes (EfficientNet, MobileNetV3) use 1e-5 (L2)"
+        elif optimizer == "adamw":
+            if ctx.model.family == "vit":
+                value, why = 0.12, ("plain ViT recipes disagree: 0.3 in the ViT paper and "
+                                    "torchvision, 0.05 in DeiT; 0.12, their geometric mean, is "
+                                    "within 2.5x of both (decoupled)")
+            elif ctx.model.kind == "hybrid":
+                value, why = 0.01, ("small conv/transformer hybrids underfit with 0.05; their "
+                                    "recipe uses 0.01 (decoupled)")
+            else:
+                value, why = 0.05, "0.05 decoupled weight decay, as the AdamW vision recipes use"
+        else:  # lamb
+            transformer = ctx.model.kind in ("transformer", "hybrid", "modern_convnet")
+            value = 0.05 if transformer else 0.02
+            why = f"LAMB decays decoupled like AdamW: {num(value)} as in its vision recipes"
+        yield Decision("weight_decay", value, why)
+
+
+@register
+class DecayByDatasetSize(Rule):
+    id = "wd.dataset_size"
+    sets = ("weight_decay",)
+    stage = ADJUST
+    summary = (
+        "A small data set overfits, so raise L2 decay; a very large one underfits, so lower "
+        "it. Scaled by sqrt(ImageNet size / your size), between 0.5x and 5x (CIFAR-sized data "
+        "then gets 5e-4, the value CIFAR recipes use)."
+    )
+    sources = (src.WEIGHT_DECAY,)
+    example = ({"model": {"name": "resnet50"},
+                "dataset": {"num_train_images": 50000, "num_classes": 10, "image_size": 32}},
+               {"weight_decay": 5e-4})
+
+    def applies(self, ctx: Context) -> bool:
+        return (ctx.optimizer in COUPLED and not ctx.request.training.pretrained
+                and not 0.8 * IMAGENET_IMAGES <= ctx.num_images <= 1.25 * IMAGENET_IMAGES)
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        factor = min(5.0, max(0.5, math.sqrt(IMAGENET_IMAGES / ctx.num_images)))
+        before = float(ctx.values["weight_decay"])
+        value = round_sig(before * factor, 2)
+        direction = "overfit" if factor > 1 else "underfit"
+        yield Decision("weight_decay", value, f"{ctx.num_images:,} training images tend to "
+                       f"{direction}: {num(before)} x {factor:.2g} = {num(value)}")
+
+
+@register
+class DecayWithStrongAugmentation(Rule):
+    id = "wd.strong_augmentation"
+    sets = ("weight_decay",)
+    stage = ADJUST + 1
+    summary = (
+        "Heavier augmentation already makes training harder, so lower L2 decay: ResNet50 gains "
+        "with 7e-5 instead of 1e-4 once training is harder (78.04% vs 77.65%)."
+    )
+    sources = (src.WEIGHT_DECAY,)
+    example = ({"model": {"name": "resnet50"}, "training": {"augmentation": "strong"}},
+               {"weight_decay": 7e-5})
+
+    def applies(self, ctx: Context) -> bool:
+        return (ctx.optimizer in ("sgd", "lars") and ctx.augmentation == "strong"
+                and ctx.model.kind != "nas_convnet")  # that lineage's 1e-5 is already minimal
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        before = float(ctx.values["weight_decay"])
+        value = round_sig(before * 0.7, 2)
+        yield Decision("weight_decay", value, f"strong augmentation already regularises: "
+                       f"{num(before)} x 0.7 = {num(value)}")
+
+
+@register
+class DecayForLongSchedules(Rule):
+    id = "wd.long_schedule"
+    sets = ("weight_decay",)
+    stage = ADJUST + 1
+    summary = (
+        "Weight decay acts at every step, so its total pull grows with the length of training; "
+        "recipes of 400-600 epochs lower L2 decay in proportion (torchvision's 600-epoch "
+        "recipes use 2e-5)."
+    )
+    sources = (src.WEIGHT_DECAY,)
+    references = ("torchvision 'How to train state-of-the-art models' recipe (600 epochs, 2e-5)",)
+    example = ({"model": {"name": "resnet50"}, "training": {"epochs": 600}},
+               {"weight_decay": 5e-5})
+
+    def applies(self, ctx: Context) -> bool:
+        return (ctx.optimizer in ("sgd", "lars") and ctx.epochs > 300
+                and ctx.model.kind != "nas_convnet")  # that lineage's 1e-5 is already minimal
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        factor = max(1 / 3, 300 / ctx.epochs)
+        before = float(ctx.values["weight_decay"])
+        value = round_sig(before * factor, 2)
+        yield Decision("weight_decay", value, f"{ctx.epochs} epochs apply the decay for longer: "
+                       f"{num(before)} x 300/{ctx.epochs} = {num(value)}")
+
+
+@register
+class NoBiasDecay(Rule):
+    id = "wd.no_bias_decay"
+    sets = ("no_bias_decay",)
+    stage = BASE
+    summary = (
+        "Apply weight decay only to convolution and linear weights; biases and batch-norm gamma "
+        "and beta stay unregularised, which avoids shrinking the normalisation scales."
+    )
+    sources = (src.BAG_NO_BIAS_DECAY,)
+    example = ({"model": {"name": "resnet50"}}, {"no_bias_decay": True})
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        yield Decision("no_bias_decay", True, "decay the weights only; biases and "
+                       "normalisation parameters are left undecayed")
+
+
+#: Label smoothing helps larger models; it hurt ResNet18 (70.98% -> 70.81%) in the guidance's
+#: 120-epoch comparison. In long runs (150+ epochs) recipes smooth from ResNet18's size up, and
+#: in very long runs (350+) even mobile networks are smoothed.
+SMOOTHING_MODEL_M = 10.0
+STRONG_AUG_MODEL_M = 20.0
+LONG_SCHEDULE = 150
+VERY_LONG_SCHEDULE = 350
+#: The Inception lineage introduced label smoothing and always trains with it.
+ALWAYS_SMOOTHED_FAMILIES = ("inception", "xception")
+
+
+@register
+class SmoothingByModelAndTask(Rule):
+    id = "ls.model_size_and_task"
+    sets = ("label_smoothing",)
+    stage = ADJUST
+    summary = (
+        "Label smoothing (epsilon 0.1) is a regulariser: it lifted ResNet50_vd from 77.9% to "
+        "78.4% but cost ResNet18 accuracy (70.98% -> 70.81%). Use it on large models in long "
+        "or strongly augmented runs on hard tasks, always in transformer and NAS recipes. "
+        "Published practice also smooths small mobile models in very long schedules (350+ "
+        "epochs, e.g. MobileNetV3, GhostNet): there the extra epochs give the capacity to "
+        "absorb the regulariser, so the guidance's caution is applied to shorter runs."
+    )
+    sources = (src.LABEL_SMOOTHING, src.BAG_LABEL_SMOOTHING, src.SURVEY_LABEL_SMOOTHING)
+    references = ("Szegedy et al. 2016, Inception-v3 (epsilon 0.1)",
+                  "Touvron et al. 2021, DeiT (0.1)")
+    example = ({"model": {"name": "resnet18"}, "training": {"epochs": 120}},
+               {"label_smoothing": 0.0})
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        size, epochs, kind = ctx.model.params_millions, ctx.epochs, ctx.model.kind
+        classes = ctx.request.dataset.num_classes
+        hard_task = classes >= 100
+        strong = ctx.augmentation == "strong"
+        if kind in ("transformer", "hybrid", "modern_convnet", "nas_convnet"):
+            yield Decision("label_smoothing", 0.1, "0.1, as every recipe for this kind of "
+                           "model uses")
+        elif ctx.model.family in ALWAYS_SMOOTHED_FAMILIES:
+            yield Decision("label_smoothing", 0.1, "label smoothing was introduced with "
+                           "Inception-v3 and its lineage always trains with 0.1")
+        elif not hard_task:
+            yield Decision("label_smoothing", 0.0, f"{classes} classes is an easy task for "
+                           "the model; smoothing regularises a model that is not overfitting")
+        elif ((size >= SMOOTHING_MODEL_M and epochs >= LONG_SCHEDULE)
+              or (size >= STRONG_AUG_MODEL_M and strong)):
+            why = f"{epochs} epochs" if epochs >= LONG_SCHEDULE else "strong augmentation"
+            yield Decision("label_smoothing", 0.1, f"a {size:g}M-parameter model with {why} "
+                           "has the capacity to benefit: epsilon 0.1")
+        elif epochs >= VERY_LONG_SCHEDULE:
+            yield Decision("label_smoothing", 0.1, f"{size:g}M parameters is smallish, but in a "
+                           f"{epochs}-epoch schedule published recipes smooth with 0.1 and gain")
+        elif size < SMOOTHING_MODEL_M:
+            yield Decision("label_smoothing", 0.0, f"{size:g}M parameters is a small model "
+                           f"and {epochs} epochs too short for it to absorb the regulariser: "
+                           "leave it off")
+        else:
+            yield Decision("label_smoothing", 0.0, f"{epochs} epochs without strong "
+                           "augmentation is too short for smoothing to pay off")

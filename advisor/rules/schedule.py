@@ -1,0 +1,175 @@
+"""How long to train, how the learning rate decays, and how it warms up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from advisor import sources as src
+from advisor.rules._base import BASE, CHOOSE, Context, Decision, Rule
+from advisor.rules._format import num
+from advisor.rules._registry import register
+
+#: Epochs below which the guidance's cosine decay leaves too few epochs at a small rate.
+COSINE_MIN_EPOCHS = 150
+#: Total batch size from which the guidance recommends warmup for SGD-style optimizers.
+WARMUP_BATCH = 1024
+WARMUP_EPOCHS = 5
+
+# From-scratch epochs by recipe kind: (best accuracy, fast convergence).
+SCRATCH_EPOCHS = {
+    "convnet": (200, 90),
+    "convnet_no_bn": (90, 90),
+    "mobile_convnet": (240, 120),
+    "nas_convnet": (350, 120),
+    "modern_convnet": (300, 100),
+    "transformer": (300, 100),
+    "hybrid": (300, 100),
+}
+
+
+@register
+class UserEpochs(Rule):
+    id = "epochs.user_choice"
+    sets = ("epochs",)
+    stage = CHOOSE
+    summary = "Epochs named in the request are kept; schedule and warmup are fitted to them."
+    sources = (src.LR_DECAY,)
+    example = ({"model": {"name": "resnet50"}, "training": {"epochs": 90}}, {"epochs": 90})
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.request.training.epochs is not None
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        epochs = ctx.request.training.epochs
+        yield Decision("epochs", epochs, f"you asked for {epochs} epochs")
+
+
+@register
+class EpochsByRecipe(Rule):
+    id = "epochs.by_recipe"
+    sets = ("epochs",)
+    stage = CHOOSE
+    summary = (
+        "Without a budget, train as long as the model's published recipes do: cosine decay "
+        "pays off in long runs such as 200 epochs, transformers need about 300, fine-tuning "
+        "from pretrained weights needs far fewer."
+    )
+    sources = (src.LR_DECAY, src.PRETRAINED)
+    references = ("Touvron et al. 2021, DeiT (300 epochs)",
+                  "PaddleClas ResNet50_vd recipe (200 epochs, cosine)")
+    example = ({"model": {"name": "resnet50"}}, {"epochs": 200})
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.request.training.epochs is None
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        fast = ctx.request.training.goal == "fast_convergence"
+        if ctx.request.training.pretrained:
+            epochs = 15 if fast else 30
+            yield Decision("epochs", epochs, "fine-tuning from pretrained weights converges in "
+                           f"tens of epochs; {epochs} for your goal")
+            return
+        accurate_epochs, fast_epochs = SCRATCH_EPOCHS[ctx.model.kind]
+        epochs = fast_epochs if fast else accurate_epochs
+        goal = "fast convergence" if fast else "best accuracy"
+        yield Decision("epochs", epochs, f"from scratch, {epochs} epochs is what recipes for "
+                       f"this kind of model use when aiming at {goal}")
+
+
+def piecewise_milestones(epochs: int) -> list[int]:
+    """Divide by 10 every quarter (every 30 of 120 epochs) or every third in shorter runs."""
+    parts = 4 if epochs >= 100 else 3
+    return sorted({max(1, round(epochs * i / parts)) for i in range(1, parts)})
+
+
+@register
+class ScheduleByOptimizerAndEpochs(Rule):
+    id = "schedule.by_optimizer_and_epochs"
+    sets = ("lr_schedule", "lr_schedule_params")
+    stage = BASE
+    summary = (
+        "Cosine decay keeps the rate high for longer and ends more accurate, but needs long "
+        "training (about 200 epochs); shorter SGD runs do better with piecewise decay (divide by "
+        "10 every 30 of 120 epochs). RMSProp's lineage decays exponentially (0.97 every 2.4 "
+        "epochs); AdamW and LAMB use cosine."
+    )
+    sources = (src.LR_DECAY, src.BAG_COSINE, src.SURVEY_COSINE)
+    references = ("Tan & Le 2019, EfficientNet (exponential decay 0.97 every 2.4 epochs)",
+                  "Loshchilov & Hutter 2017, SGDR (cosine annealing)")
+    example = ({"model": {"name": "resnet50"}, "training": {"epochs": 120}},
+               {"lr_schedule": "piecewise", "lr_schedule_params": {"milestones": [30, 60, 90],
+                                                                   "gamma": 0.1}})
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        epochs, optimizer = ctx.epochs, ctx.optimizer
+        if optimizer in ("adamw", "lamb"):
+            yield Decision("lr_schedule", "cosine", f"{optimizer} recipes decay with a cosine "
+                           "from the peak rate to about zero")
+            yield Decision("lr_schedule_params", {}, "cosine needs no parameters")
+        elif optimizer == "rmsprop" and epochs >= COSINE_MIN_EPOCHS:
+            gamma = round(0.97 ** (1 / 2.4), 5)
+            yield Decision("lr_schedule", "exponential", "the RMSProp recipes multiply the "
+                           "rate by 0.97 every 2.4 epochs over their long schedules")
+            yield Decision("lr_schedule_params", {"gamma_per_epoch": gamma},
+                           f"0.97 every 2.4 epochs = {gamma} per epoch")
+        elif epochs >= COSINE_MIN_EPOCHS or optimizer == "rmsprop":
+            yield Decision("lr_schedule", "cosine", f"{epochs} epochs is long enough for cosine "
+                           f"decay (it pays from about {COSINE_MIN_EPOCHS}-200 epochs), which "
+                           "ends more accurate than piecewise decay and needs no milestones")
+            yield Decision("lr_schedule_params", {}, "cosine needs no parameters")
+        else:
+            milestones = piecewise_milestones(epochs)
+            yield Decision("lr_schedule", "piecewise", f"{epochs} epochs is short for cosine "
+                           "decay, which spends too few epochs at a small rate; piecewise decay "
+                           "drops the rate by 10x at fixed epochs")
+            yield Decision("lr_schedule_params", {"milestones": milestones, "gamma": 0.1},
+                           "divide by 10 at epochs " + ", ".join(map(str, milestones)) +
+                           " (as 30/60/90 of 120)")
+
+
+@register
+class WarmupByBatchAndOptimizer(Rule):
+    id = "warmup.by_batch_and_optimizer"
+    sets = ("warmup_epochs", "warmup_start_lr")
+    stage = BASE
+    summary = (
+        "Large batches (1024 and up) start with a linear warmup, 5 epochs from 0 to the initial "
+        "rate (the guidance's MobileNetV3 setting); adaptive-optimizer recipes for transformers "
+        "always warm up, longer in 300-epoch runs; LARS and LAMB always warm up. Warmup never "
+        "takes more than a tenth of a short run."
+    )
+    sources = (src.WARMUP, src.BAG_WARMUP, src.SURVEY_WARMUP)
+    references = ("Goyal et al. 2017 (gradual warmup over 5 epochs)",
+                  "Liu et al. 2021, Swin (20 warmup epochs of 300)")
+    example = ({"model": {"name": "resnet50"}, "training": {"batch_size": 1024}},
+               {"warmup_epochs": 5, "warmup_start_lr": 0.0})
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        epochs, batch, optimizer = ctx.epochs, ctx.batch_size, ctx.optimizer
+        cap = max(1, epochs // 10)
+        if ctx.model.family == "regnet" or optimizer == "rmsprop":
+            wanted = WARMUP_EPOCHS
+            why = ("the RegNet recipes always warm up for 5 epochs" if optimizer != "rmsprop"
+                   else "RMSProp's running averages start empty, so its recipes (EfficientNet, "
+                   "MobileNetV3) warm up for 5 epochs")
+        elif optimizer in ("adamw", "lamb", "lars"):
+            wanted = 20 if (epochs >= 300 and ctx.model.kind != "nas_convnet") else WARMUP_EPOCHS
+            why = (f"{optimizer} recipes always warm up: the adaptive step is unreliable while "
+                   "its statistics are still empty")
+            if wanted == 20:
+                why += "; 300-epoch transformer recipes use about 20 warmup epochs"
+        elif batch >= WARMUP_BATCH:
+            wanted = WARMUP_EPOCHS
+            why = (f"batch {batch} is large: starting at the full rate destabilises the random "
+                   f"initial weights, so raise it linearly over {WARMUP_EPOCHS} epochs")
+        else:
+            yield Decision("warmup_epochs", 0, f"batch {batch} is below {WARMUP_BATCH}, where "
+                           "warmup stops paying; training starts at the initial rate")
+            yield Decision("warmup_start_lr", 0.0, "no warmup")
+            return
+        warmup = min(wanted, cap)
+        if warmup < wanted:
+            why += f"; shortened to {warmup} so it stays within a tenth of {epochs} epochs"
+        yield Decision("warmup_epochs", warmup, why)
+        yield Decision("warmup_start_lr", 0.0, f"warmup rises linearly from 0 to the initial "
+                       f"rate over {num(warmup)} epochs, updated every step")
