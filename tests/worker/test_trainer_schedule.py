@@ -1,0 +1,64 @@
+"""Learning-rate schedules: values at given steps."""
+
+import math
+
+import pytest
+
+from worker.trainer.schedule import build_schedule
+
+
+def test_warmup_starts_at_start_lr_and_reaches_peak_after_warmup_steps():
+    schedule = build_schedule("cosine", 1.0, epochs=10, steps_per_epoch=10, warmup_epochs=2,
+                              warmup_start_lr=0.1)
+    assert schedule(0) == pytest.approx(0.1)
+    assert schedule(10) == pytest.approx(0.1 + 0.9 * 10 / 20)
+    assert schedule(20) == pytest.approx(1.0)
+
+
+def test_warmup_defaults_to_starting_from_zero():
+    schedule = build_schedule("constant", 0.4, epochs=4, steps_per_epoch=5, warmup_epochs=1)
+    assert schedule(0) == 0.0
+    assert schedule(5) == pytest.approx(0.4)
+    assert schedule(19) == pytest.approx(0.4)
+
+
+def test_cosine_decays_from_peak_to_zero_over_the_steps_after_warmup():
+    schedule = build_schedule("cosine", 0.2, epochs=10, steps_per_epoch=10, warmup_epochs=0)
+    assert schedule(0) == pytest.approx(0.2)
+    assert schedule(50) == pytest.approx(0.1)
+    assert schedule(100) == pytest.approx(0.0, abs=1e-12)
+    assert schedule(99) < 1e-3
+
+
+def test_piecewise_drops_by_gamma_at_default_milestones_half_and_three_quarters():
+    schedule = build_schedule("piecewise", 1.0, epochs=8, steps_per_epoch=10)
+    assert schedule(39) == pytest.approx(1.0)
+    assert schedule(40) == pytest.approx(0.1)
+    assert schedule(59) == pytest.approx(0.1)
+    assert schedule(60) == pytest.approx(0.01)
+
+
+def test_piecewise_uses_given_milestones_and_gamma():
+    schedule = build_schedule("piecewise", 1.0, epochs=10, steps_per_epoch=4,
+                              params={"milestones": [3, 6], "gamma": 0.5})
+    assert [schedule(s) for s in (11, 12, 23, 24)] == pytest.approx([1.0, 0.5, 0.5, 0.25])
+
+
+def test_exponential_ends_at_one_percent_of_peak_by_default():
+    schedule = build_schedule("exponential", 1.0, epochs=10, steps_per_epoch=10,
+                              warmup_epochs=2)
+    assert schedule(20) == pytest.approx(1.0)
+    assert schedule(100) == pytest.approx(0.01)
+    assert schedule(60) == pytest.approx(0.1)
+
+
+def test_exponential_with_gamma_per_epoch():
+    schedule = build_schedule("exponential", 1.0, epochs=5, steps_per_epoch=2,
+                              params={"gamma_per_epoch": 0.5})
+    assert schedule(2) == pytest.approx(0.5)
+    assert schedule(3) == pytest.approx(math.sqrt(0.5) * 0.5)
+
+
+def test_constant_keeps_the_peak():
+    schedule = build_schedule("constant", 0.3, epochs=3, steps_per_epoch=7)
+    assert {schedule(s) for s in range(21)} == {0.3}

@@ -1,0 +1,118 @@
+"""Batched data augmentation: every op transforms a whole NCHW batch with tensor operations.
+
+All random draws come from the `torch.Generator` passed in (tensors) or from a
+`numpy.random.Generator` (one scalar per batch: mixup/cutmix coefficients, the cutmix box), so
+a run is reproducible for a given seed. Nothing here loops over images in Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Random erasing draws the erased area and aspect ratio like Zhong et al. (2020) and timm.
+ERASE_AREA = (0.02, 1.0 / 3.0)
+ERASE_RATIO = (0.3, 1.0 / 0.3)
+
+
+def _uniform(n: int, low: float, high: float, like: Tensor, gen: torch.Generator) -> Tensor:
+    return low + (high - low) * torch.rand(n, generator=gen, device=like.device, dtype=like.dtype)
+
+
+def _box_sizes(
+    n: int, area: tuple[float, float], ratio: tuple[float, float], like: Tensor,
+    gen: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Per-sample (width, height) as fractions of the image, area and log-ratio uniform."""
+    area_fraction = _uniform(n, area[0], area[1], like, gen)
+    log_ratio = _uniform(n, math.log(ratio[0]), math.log(ratio[1]), like, gen)
+    aspect = torch.exp(log_ratio)
+    width = torch.sqrt(area_fraction * aspect).clamp(max=1.0)
+    height = torch.sqrt(area_fraction / aspect).clamp(max=1.0)
+    return width, height
+
+
+def random_resized_crop(
+    images: Tensor, scale: tuple[float, float], ratio: tuple[float, float],
+    gen: torch.Generator,
+) -> Tensor:
+    """Crop a random box of each image (area in `scale`, aspect in `ratio`) back to full size.
+
+    One `affine_grid` + `grid_sample` (bilinear, border padding) for the whole batch. With
+    scale and ratio both (1, 1) the output equals the input.
+    """
+    n = images.shape[0]
+    width, height = _box_sizes(n, scale, ratio, images, gen)
+    centre_x = (1.0 - width) * (2.0 * torch.rand(n, generator=gen, device=images.device) - 1.0)
+    centre_y = (1.0 - height) * (2.0 * torch.rand(n, generator=gen, device=images.device) - 1.0)
+    theta = torch.zeros(n, 2, 3, device=images.device, dtype=images.dtype)
+    theta[:, 0, 0], theta[:, 0, 2] = width, centre_x
+    theta[:, 1, 1], theta[:, 1, 2] = height, centre_y
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_horizontal_flip(images: Tensor, gen: torch.Generator, p: float = 0.5) -> Tensor:
+    """Mirror each image left-right with probability `p`."""
+    flip = torch.rand(images.shape[0], generator=gen, device=images.device) < p
+    return torch.where(flip[:, None, None, None], images.flip(3), images)
+
+
+def one_hot_targets(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    """Class indices as probability rows."""
+    return F.one_hot(labels, num_classes).to(dtype)
+
+
+def mixup(images: Tensor, targets: Tensor, alpha: float, rng: np.random.Generator):
+    """Blend the batch with itself reversed (as timm does): lam ~ Beta(alpha, alpha)."""
+    lam = float(rng.beta(alpha, alpha))
+    mixed = images.mul(lam).add_(images.flip(0), alpha=1.0 - lam)
+    return mixed, targets.mul(lam).add_(targets.flip(0), alpha=1.0 - lam)
+
+
+def cutmix(images: Tensor, targets: Tensor, alpha: float, rng: np.random.Generator):
+    """Paste one box from the reversed batch into every image; label mass = area ratio."""
+    height, width = images.shape[-2:]
+    lam = float(rng.beta(alpha, alpha))
+    cut = math.sqrt(1.0 - lam)
+    box_h, box_w = int(height * cut), int(width * cut)
+    cy, cx = int(rng.integers(height)), int(rng.integers(width))
+    y0, y1 = max(cy - box_h // 2, 0), min(cy + box_h // 2, height)
+    x0, x1 = max(cx - box_w // 2, 0), min(cx + box_w // 2, width)
+    mixed = images.clone()
+    mixed[:, :, y0:y1, x0:x1] = images.flip(0)[:, :, y0:y1, x0:x1]
+    kept = 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
+    return mixed, targets.mul(kept).add_(targets.flip(0), alpha=1.0 - kept)
+
+
+def mix_batch(
+    images: Tensor, targets: Tensor, mixup_alpha: float, cutmix_alpha: float,
+    rng: np.random.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Mixup or cutmix (one of them, with probability 0.5 each when both are on)."""
+    use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or rng.random() < 0.5)
+    if use_cutmix:
+        return cutmix(images, targets, cutmix_alpha, rng)
+    if mixup_alpha > 0:
+        return mixup(images, targets, mixup_alpha, rng)
+    return images, targets
+
+
+def random_erasing(images: Tensor, probability: float, gen: torch.Generator) -> Tensor:
+    """Replace one random box per chosen image (chosen with `probability`) by Gaussian noise."""
+    n, _, height, width = images.shape
+    box_w, box_h = _box_sizes(n, ERASE_AREA, ERASE_RATIO, images, gen)
+    left = (1.0 - box_w) * torch.rand(n, generator=gen, device=images.device)
+    top = (1.0 - box_h) * torch.rand(n, generator=gen, device=images.device)
+    chosen = torch.rand(n, generator=gen, device=images.device) < probability
+    cols = (torch.arange(width, device=images.device, dtype=images.dtype) + 0.5) / width
+    rows = (torch.arange(height, device=images.device, dtype=images.dtype) + 0.5) / height
+    in_cols = (cols >= left[:, None]) & (cols < (left + box_w)[:, None])
+    in_rows = (rows >= top[:, None]) & (rows < (top + box_h)[:, None])
+    mask = (in_rows[:, :, None] & in_cols[:, None, :] & chosen[:, None, None])[:, None]
+    noise = torch.randn(images.shape, generator=gen, device=images.device, dtype=images.dtype)
+    return torch.where(mask, noise, images)

@@ -1,0 +1,423 @@
+"""Data sets for the trial runner: a registry of profiles and loaders.
+
+A data set is registered as a cheap `DatasetProfile` (what the API shows and the advisor reasons
+about) plus a loader that builds a `LoadedDataset`: the whole split data set as normalised
+float32 NCHW tensors on the CPU, ready to be moved to the device in one piece.
+
+Built-ins:
+
+* ``digits`` - scikit-learn's 8x8 handwritten digits, upsampled once to 32x32 (bilinear), one
+  channel, fixed stratified 80/20 split (seed 0). Mirroring changes a digit, so no flips.
+* ``shapes`` - generated coloured geometric shapes (10 classes) at 32x32 RGB, see `shapes.py`.
+
+User data sets come from a worker config file, see `register_datasets_from_config`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import tomllib
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+DEFAULT_VAL_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    """What is known about a data set without loading it."""
+
+    name: str
+    num_train: int
+    num_val: int
+    num_classes: int
+    image_size: int
+    channels: int
+    horizontal_flip_ok: bool
+    description: str
+
+
+@dataclass
+class LoadedDataset:
+    """A split data set: float32 NCHW normalised images and int64 labels, on the CPU."""
+
+    profile: DatasetProfile
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+
+
+@dataclass(frozen=True)
+class _Entry:
+    profile: DatasetProfile
+    loader: Callable[[], LoadedDataset]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_dataset(
+    name: str, loader: Callable[[], LoadedDataset], profile: DatasetProfile
+) -> None:
+    """Register (or replace) a data set under `name`; `loader` runs on first `load_dataset`."""
+    _check_name(name, "name")
+    if profile.name != name:
+        raise ValueError(f"name: profile.name {profile.name!r} differs from {name!r}")
+    _REGISTRY[name] = _Entry(profile, loader)
+    load_dataset.cache_clear()
+
+
+def dataset_names() -> list[str]:
+    """Names of all registered data sets, sorted."""
+    return sorted(_REGISTRY)
+
+
+def dataset_profile(name: str) -> DatasetProfile:
+    """The profile of a registered data set; never loads or generates the data."""
+    return _entry(name).profile
+
+
+@functools.lru_cache(maxsize=16)
+def load_dataset(name: str) -> LoadedDataset:
+    """Load a registered data set (cached per process)."""
+    return _entry(name).loader()
+
+
+def _entry(name: str) -> _Entry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"dataset: unknown data set {name!r}; registered: {', '.join(dataset_names())}"
+        ) from None
+
+
+def _check_name(name: object, field: str) -> str:
+    if not isinstance(name, str) or not DATASET_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"{field}: {name!r} is not a valid data set name (lowercase letters, digits, '_' "
+            "or '-', 1 to 64 characters)"
+        )
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers: split and normalise.
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int = SPLIT_SEED):
+    """Indices (train, val) with about `val_fraction` of every class in val, deterministic."""
+    rng = np.random.default_rng(seed)
+    train_parts, val_parts = [], []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        members = members[rng.permutation(len(members))]
+        n_val = _class_val_count(len(members), val_fraction)
+        val_parts.append(members[:n_val])
+        train_parts.append(members[n_val:])
+    return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(val_parts))
+
+
+def _class_val_count(class_size: int, val_fraction: float) -> int:
+    if class_size < 2:
+        return 0
+    return int(min(class_size - 1, max(1, round(class_size * val_fraction))))
+
+
+def split_sizes(class_sizes: Sequence[int], val_fraction: float) -> tuple[int, int]:
+    """(num_train, num_val) that `stratified_split` gives for these class sizes."""
+    num_val = sum(_class_val_count(size, val_fraction) for size in class_sizes)
+    return sum(class_sizes) - num_val, num_val
+
+
+def normalise_split(
+    profile: DatasetProfile, images: Tensor, labels: Tensor, train_idx, val_idx
+) -> LoadedDataset:
+    """Split NCHW float images in [0, 1] and standardise every channel with train statistics."""
+    x_train, x_val = images[train_idx], images[val_idx]
+    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return LoadedDataset(
+        profile=profile,
+        x_train=((x_train - mean) / std).float().contiguous(),
+        y_train=labels[train_idx].long().contiguous(),
+        x_val=((x_val - mean) / std).float().contiguous(),
+        y_val=labels[val_idx].long().contiguous(),
+    )
+
+
+def resize_images(images: Tensor, size: int) -> Tensor:
+    """Bilinear resize of an NCHW float batch to size x size (no-op when already that size)."""
+    if images.shape[-2:] == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in: digits.
+
+DIGITS_PROFILE = DatasetProfile(
+    name="digits",
+    num_train=1437,
+    num_val=360,
+    num_classes=10,
+    image_size=32,
+    channels=1,
+    horizontal_flip_ok=False,
+    description="scikit-learn handwritten digits (8x8 upsampled to 32x32), stratified 80/20",
+)
+
+
+def _load_digits() -> LoadedDataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    images = resize_images(images, DIGITS_PROFILE.image_size)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    train_idx, val_idx = train_test_split(
+        np.arange(len(labels)), test_size=0.2, stratify=bunch.target, random_state=0
+    )
+    return normalise_split(DIGITS_PROFILE, images, labels, train_idx, val_idx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in: shapes.
+
+SHAPES_PROFILE = DatasetProfile(
+    name="shapes",
+    num_train=5000,
+    num_val=1000,
+    num_classes=10,
+    image_size=32,
+    channels=3,
+    horizontal_flip_ok=True,
+    description="generated coloured shapes (10 classes) on noisy cluttered backgrounds, 32x32 RGB",
+)
+
+
+def _load_shapes() -> LoadedDataset:
+    from worker.trainer.shapes import generate_shapes
+
+    total = SHAPES_PROFILE.num_train + SHAPES_PROFILE.num_val
+    images, labels = generate_shapes(total, seed=0, image_size=SHAPES_PROFILE.image_size)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.from_numpy(labels)
+    train_idx = np.arange(SHAPES_PROFILE.num_train)
+    val_idx = np.arange(SHAPES_PROFILE.num_train, total)
+    return normalise_split(SHAPES_PROFILE, x, y, train_idx, val_idx)
+
+
+register_dataset("digits", _load_digits, DIGITS_PROFILE)
+register_dataset("shapes", _load_shapes, SHAPES_PROFILE)
+
+
+# ---------------------------------------------------------------------------------------------
+# User data sets from a worker config file.
+
+
+def register_datasets_from_config(path: str | Path) -> list[str]:
+    """Register the data sets listed in a worker config file (JSON or TOML); return their names.
+
+    The file holds a list of entries, either at the top level (JSON) or under ``datasets``::
+
+        [[datasets]]
+        name = "leaves"
+        path = "/data/leaves"          # relative paths are relative to the config file
+        format = "folder"              # "npz" (arrays x and y) or "folder" (one folder per class)
+        horizontal_flip_ok = true
+        image_size = 64                # optional: resize to image_size x image_size
+        val_fraction = 0.2             # optional, stratified split with seed 0
+
+    Profiles are computed from file headers and directory listings; images load on first use.
+    """
+    path = Path(path)
+    entries = _read_config_entries(path)
+    specs = [_parse_entry(entry, index, path.parent) for index, entry in enumerate(entries)]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise ValueError(f"datasets[].name: {spec.name!r} appears more than once")
+        seen.add(spec.name)
+    for spec in specs:
+        profile = spec.profile()
+        register_dataset(spec.name, functools.partial(spec.load, profile), profile)
+    return [spec.name for spec in specs]
+
+
+def _read_config_entries(path: Path) -> list[Any]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot parse worker config: {error}") from error
+    entries = document.get("datasets") if isinstance(document, dict) else document
+    if not isinstance(entries, list):
+        raise ValueError(f"datasets: {path} must hold a list of data set entries")
+    return entries
+
+
+@dataclass(frozen=True)
+class _UserDatasetSpec:
+    name: str
+    path: Path
+    format: str
+    horizontal_flip_ok: bool
+    image_size: int | None
+    val_fraction: float
+
+    def profile(self) -> DatasetProfile:
+        if self.format == "npz":
+            size, channels, labels = _npz_summary(self.path)
+        else:
+            size, channels, labels = _folder_summary(self.path)
+        num_train, num_val = split_sizes(np.bincount(labels).tolist(), self.val_fraction)
+        return DatasetProfile(
+            name=self.name,
+            num_train=num_train,
+            num_val=num_val,
+            num_classes=int(labels.max()) + 1,
+            image_size=self.image_size or size,
+            channels=channels,
+            horizontal_flip_ok=self.horizontal_flip_ok,
+            description=f"user data set ({self.format}) at {self.path}",
+        )
+
+    def load(self, profile: DatasetProfile) -> LoadedDataset:
+        if self.format == "npz":
+            images, labels = _read_npz(self.path)
+        else:
+            images, labels = _read_folder(self.path, profile.channels, profile.image_size)
+        images = resize_images(images, profile.image_size)
+        train_idx, val_idx = stratified_split(labels.numpy(), self.val_fraction)
+        return normalise_split(profile, images, labels, train_idx, val_idx)
+
+
+def _parse_entry(entry: Any, index: int, base: Path) -> _UserDatasetSpec:
+    where = f"datasets[{index}]"
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: each entry must be a table/object")
+    name = _check_name(entry.get("name"), f"{where}.name")
+    raw_path = entry.get("path")
+    if not isinstance(raw_path, str) or not raw_path:
+        raise ValueError(f"{where}.path: a path to the data is required")
+    data_path = (base / raw_path).expanduser()
+    fmt = entry.get("format")
+    if fmt not in ("npz", "folder"):
+        raise ValueError(f"{where}.format: must be 'npz' or 'folder', got {fmt!r}")
+    if not data_path.exists():
+        raise ValueError(f"{where}.path: {data_path} does not exist")
+    flip_ok = entry.get("horizontal_flip_ok")
+    if not isinstance(flip_ok, bool):
+        raise ValueError(f"{where}.horizontal_flip_ok: must be true or false")
+    image_size = entry.get("image_size")
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or not image_size >= 4
+    ):
+        raise ValueError(f"{where}.image_size: must be an integer >= 4, got {image_size!r}")
+    val_fraction = entry.get("val_fraction", DEFAULT_VAL_FRACTION)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float) or not (
+        0.0 < val_fraction < 1.0
+    ):
+        raise ValueError(f"{where}.val_fraction: must be a number in (0, 1), got {val_fraction!r}")
+    return _UserDatasetSpec(name, data_path, fmt, flip_ok, image_size, float(val_fraction))
+
+
+def _npz_summary(path: Path) -> tuple[int, int, np.ndarray]:
+    """(image size, channels, labels) of an npz file, reading only x's header and y."""
+    with zipfile.ZipFile(path) as archive, archive.open("x.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, _ = read_header(member)
+    with np.load(path) as arrays:
+        labels = _check_labels(arrays["y"], shape[0], path)
+    _check_image_shape(shape, path)
+    channels = shape[3] if len(shape) == 4 else 1
+    return max(shape[1], shape[2]), channels, labels
+
+
+def _check_image_shape(shape: Sequence[int], path: Path) -> None:
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3, 4)):
+        raise ValueError(f"path: {path}: x must have shape (N, H, W) or (N, H, W, C), got {shape}")
+
+
+def _check_labels(labels: np.ndarray, count: int, path: Path) -> np.ndarray:
+    if labels.ndim != 1 or len(labels) != count or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"path: {path}: y must be {count} integer labels")
+    if labels.min() < 0:
+        raise ValueError(f"path: {path}: labels must be >= 0")
+    return labels.astype(np.int64)
+
+
+def _read_npz(path: Path) -> tuple[Tensor, Tensor]:
+    with np.load(path) as arrays:
+        x, y = arrays["x"], arrays["y"]
+    images = torch.from_numpy(np.ascontiguousarray(x))
+    images = images.unsqueeze(-1) if images.ndim == 3 else images
+    images = images.permute(0, 3, 1, 2).float()
+    if x.dtype == np.uint8:
+        images = images / 255.0
+    return images, torch.from_numpy(y.astype(np.int64))
+
+
+def _class_folders(path: Path) -> list[Path]:
+    folders = sorted(child for child in path.iterdir() if child.is_dir())
+    if not folders:
+        raise ValueError(f"path: {path} has no class subfolders")
+    return folders
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _folder_summary(path: Path) -> tuple[int, int, np.ndarray]:
+    from PIL import Image
+
+    files_per_class = [_image_files(folder) for folder in _class_folders(path)]
+    first = next((files[0] for files in files_per_class if files), None)
+    if first is None:
+        raise ValueError(f"path: {path} holds no images")
+    with Image.open(first) as image:
+        width, height = image.size
+        channels = 1 if image.mode in ("1", "L", "I", "F", "I;16") else 3
+    labels = np.concatenate(
+        [np.full(len(files), label, dtype=np.int64) for label, files in enumerate(files_per_class)]
+    )
+    return max(width, height), channels, labels
+
+
+def _read_folder(path: Path, channels: int, size: int) -> tuple[Tensor, Tensor]:
+    from PIL import Image
+
+    mode = "L" if channels == 1 else "RGB"
+    arrays, labels = [], []
+    for label, folder in enumerate(_class_folders(path)):
+        for file in _image_files(folder):
+            with Image.open(file) as image:
+                image = image.convert(mode)
+                if image.size != (size, size):
+                    image = image.resize((size, size), Image.Resampling.BILINEAR)
+                arrays.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
+            labels.append(label)
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
+    return images, torch.tensor(labels, dtype=torch.int64)
