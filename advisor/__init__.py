@@ -3,6 +3,7 @@
 Pure Python: imports only pydantic and the standard library, so it can be embedded anywhere.
 """
 
+from advisor.diagnosis import diagnose
 from advisor.engine import HYPERPARAMETER_KEYS, AdvisorInputError, recommend
 from advisor.schemas import Recommendation, RecommendationRequest
 
@@ -11,5 +12,6 @@ __all__ = [
     "AdvisorInputError",
     "Recommendation",
     "RecommendationRequest",
+    "diagnose",
     "recommend",
 ]

@@ -1,7 +1,6 @@
 """The rules: one module per topic, each rule one registered class.
 
-Importing this package registers every rule in a fixed order (the order of the imports below,
-then declaration order inside each module); the engine sorts them by stage.
+Importing this package registers every rule; the engine runs them by stage, then by id.
 """
 
 from advisor.rules import (  # noqa: F401  (imported to register)
@@ -12,7 +11,17 @@ from advisor.rules import (  # noqa: F401  (imported to register)
     schedule,
     tricks,
 )
-from advisor.rules._base import ADJUST, BASE, CHOOSE, EXTRA, AdviceRule, Context, Decision, Rule
+from advisor.rules._base import (
+    ADJUST,
+    BASE,
+    CHOOSE,
+    REFINE,
+    SHAPE,
+    AdviceRule,
+    Context,
+    Decision,
+    Rule,
+)
 from advisor.rules._registry import ADVICE, RULES, find_rule, rules_in_order
 
 __all__ = [
@@ -20,8 +29,9 @@ __all__ = [
     "ADVICE",
     "BASE",
     "CHOOSE",
-    "EXTRA",
+    "REFINE",
     "RULES",
+    "SHAPE",
     "AdviceRule",
     "Context",
     "Decision",

@@ -16,8 +16,11 @@ from advisor.catalog import Kind
 from advisor.schemas import RecommendationRequest
 from advisor.sources import Section
 
-#: Stages run in order: choices that others depend on, base values, adjustments, extras.
-CHOOSE, BASE, ADJUST, EXTRA = 0, 1, 2, 3
+#: Stages run in order; a rule reads only keys set in earlier stages, so the order of rules
+#: within a stage never matters. CHOOSE: optimizer and epochs. SHAPE: what follows from those
+#: (momentum, augmentation level). BASE: values from the choices. ADJUST: refinements of base
+#: values. REFINE: multiplicative refinements of adjusted values.
+CHOOSE, SHAPE, BASE, ADJUST, REFINE = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def register_advice(cls: A) -> A:
 
 
 def rules_in_order() -> list[Rule]:
-    return sorted(RULES, key=lambda rule: rule.stage)  # sorted() is stable: declaration order
+    """By stage, then id: independent of the order modules happen to be imported in."""
+    return sorted(RULES, key=lambda rule: (rule.stage, rule.id))
 
 
 def find_rule(rule_id: str) -> Rule | AdviceRule:

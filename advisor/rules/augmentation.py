@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from advisor import sources as src
-from advisor.rules._base import BASE, CHOOSE, Context, Decision, Rule
+from advisor.rules._base import BASE, SHAPE, Context, Decision, Rule
 from advisor.rules._registry import register
 
 #: Below this many parameters a network underfits with the full ImageNet crop.
@@ -25,7 +25,7 @@ AUGMENTATION_TABLE = (
 class AugmentationLevel(Rule):
     id = "aug.level"
     sets = ("augmentation",)
-    stage = CHOOSE
+    stage = SHAPE
     summary = (
         "How hard augmentation should make training: strong policies (mixup, cutmix, "
         "AutoAugment, random erasing) each add 0.4-1.1 points to ResNet50, but make small "

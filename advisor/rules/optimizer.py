@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from advisor import sources as src
-from advisor.rules._base import CHOOSE, Context, Decision, Rule
+from advisor.rules._base import CHOOSE, SHAPE, Context, Decision, Rule
 from advisor.rules._registry import register
 
 #: Above this total batch size plain SGD and AdamW lose accuracy; layer-wise trust ratios help.
@@ -117,7 +117,7 @@ class OptimizerByGoalAndModel(Rule):
 class MomentumByOptimizer(Rule):
     id = "momentum.by_optimizer"
     sets = ("momentum",)
-    stage = CHOOSE
+    stage = SHAPE
     summary = "Momentum 0.9 (beta1 0.9 for AdamW and LAMB) is the value nearly every recipe uses."
     sources = (src.OPTIMIZERS, src.BAG_LINEAR_SCALING)
     references = RECIPE_REFERENCES

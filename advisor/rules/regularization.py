@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable
 
 from advisor import sources as src
-from advisor.rules._base import ADJUST, BASE, Context, Decision, Rule
+from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
 
@@ -116,7 +116,7 @@ class DecayByDatasetSize(Rule):
 class DecayWithStrongAugmentation(Rule):
     id = "wd.strong_augmentation"
     sets = ("weight_decay",)
-    stage = ADJUST + 1
+    stage = REFINE
     summary = (
         "Heavier augmentation already makes training harder, so lower L2 decay: ResNet50 gains "
         "with 7e-5 instead of 1e-4 once training is harder (78.04% vs 77.65%)."
@@ -140,7 +140,7 @@ class DecayWithStrongAugmentation(Rule):
 class DecayForLongSchedules(Rule):
     id = "wd.long_schedule"
     sets = ("weight_decay",)
-    stage = ADJUST + 1
+    stage = REFINE
     summary = (
         "Weight decay acts at every step, so its total pull grows with the length of training; "
         "recipes of 400-600 epochs lower L2 decay in proportion (torchvision's 600-epoch "
@@ -148,7 +148,8 @@ class DecayForLongSchedules(Rule):
     )
     sources = (src.WEIGHT_DECAY,)
     references = ("torchvision 'How to train state-of-the-art models' recipe (600 epochs, 2e-5)",)
-    example = ({"model": {"name": "resnet50"}, "training": {"epochs": 600}},
+    example = ({"model": {"name": "resnet50"},
+                "training": {"epochs": 600, "augmentation": "standard"}},
                {"weight_decay": 5e-5})
 
     def applies(self, ctx: Context) -> bool:

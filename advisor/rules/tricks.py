@@ -28,7 +28,7 @@ class BatchSize(Rule):
         batch, gpus = ctx.batch_size, ctx.request.training.num_gpus
         per_device = f" ({batch // gpus} per GPU on {gpus})" if gpus > 1 else ""
         yield Decision("batch_size", batch, f"your total batch of {batch}{per_device}; the "
-                       "learning rate below is scaled to it")
+                       "learning rate is scaled to it")
 
 
 @register_advice

@@ -1,0 +1,8 @@
+"""Sub-commands of `hpadvisor`. Each module exposes `register(subparsers)`; a sub-command sets
+`handler` (a function of the parsed arguments returning the exit status)."""
+
+from types import ModuleType
+
+from api.commands import advice
+
+COMMAND_MODULES: list[ModuleType] = [advice]

@@ -1,0 +1,229 @@
+"""`hpadvisor recommend` and `hpadvisor diagnose`: the advisor from the command line, in
+process (no server needed)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from advisor import AdvisorInputError, diagnose, recommend
+from advisor.schemas import Curves, Diagnosis, Recommendation
+from api.errors import UsageError
+
+CSV_COLUMNS = {
+    "train_accuracy": ("train_accuracy", "train_acc", "train_acc1", "train_top1"),
+    "val_accuracy": ("val_accuracy", "val_acc", "val_acc1", "val_top1", "test_acc"),
+    "train_loss": ("train_loss",),
+    "val_loss": ("val_loss", "test_loss"),
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rec = subparsers.add_parser("recommend", help="explained hyperparameters for a profile")
+    add_profile_arguments(rec)
+    rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+    rec.set_defaults(handler=run_recommend)
+
+    diag = subparsers.add_parser("diagnose", help="read train/val curves and say what to change")
+    diag.add_argument("file", help="JSON or CSV of per-epoch accuracies ('-' for stdin)")
+    diag.add_argument("--config", help="JSON file of the hyperparameters the run used")
+    diag.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    diag.set_defaults(handler=run_diagnose)
+
+    rules = subparsers.add_parser("rules", help="the rule registry (Markdown table or JSON)")
+    rules.add_argument("--json", action="store_true")
+    rules.set_defaults(handler=run_rules)
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training-profile flags shared by `recommend` and `submit`."""
+    parser.add_argument("--model", help="model name, e.g. resnet50, MobileNetV2_x0_25, vit_b_16")
+    parser.add_argument("--params-m", type=float, help="model size in millions of parameters")
+    parser.add_argument("--family", help="model family, when the name is not in the catalog")
+    parser.add_argument("--batch-size", type=int, default=256, help="total batch size")
+    parser.add_argument("--num-gpus", type=int, default=1)
+    parser.add_argument("--epochs", type=int, help="training budget (default: the advisor's)")
+    parser.add_argument("--num-images", type=int, help="training images (default: ImageNet)")
+    parser.add_argument("--num-classes", type=int, help="classes (default: 1000)")
+    parser.add_argument("--image-size", type=int, help="input resolution (default: 224)")
+    parser.add_argument("--no-flip", action="store_true",
+                        help="mirroring an image changes its label")
+    parser.add_argument("--pretrained", action="store_true", help="fine-tune from weights")
+    parser.add_argument("--goal", default="accuracy", help="accuracy or fast_convergence")
+    parser.add_argument("--optimizer", help="impose sgd, adamw, rmsprop, lamb or lars")
+    parser.add_argument("--augmentation", help="none, standard or strong")
+
+
+def profile_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    dataset = {key: value for key, value in (
+        ("num_train_images", args.num_images), ("num_classes", args.num_classes),
+        ("image_size", args.image_size)) if value is not None}
+    if args.no_flip:
+        dataset["horizontal_flip_ok"] = False
+    training = {"batch_size": args.batch_size, "num_gpus": args.num_gpus, "epochs": args.epochs,
+                "pretrained": args.pretrained, "goal": args.goal, "optimizer": args.optimizer,
+                "augmentation": args.augmentation}
+    model = {"name": args.model, "params_millions": args.params_m, "family": args.family}
+    return {"model": model, "dataset": dataset, "training": training}
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: the field's dotted path and what is allowed."""
+    lines = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "input"
+        lines.append(f"{field}: {problem['msg']}")
+    return "; ".join(lines)
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    if not args.model and args.params_m is None:
+        raise UsageError("--model: give a model name (or --params-m with its size)")
+    try:
+        recommendation = recommend(profile_from_args(args))
+    except ValidationError as error:
+        raise UsageError(describe_validation_error(error)) from None
+    except AdvisorInputError as error:
+        raise UsageError(str(error).replace("model.name", "--model", 1)) from None
+    if args.json:
+        print(recommendation.model_dump_json(indent=2))
+    else:
+        print(render_recommendation(recommendation))
+    return 0
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def render_recommendation(rec: Recommendation) -> str:
+    width = max(len(e.key) for e in rec.explanations)
+    value_width = min(22, max(len(_show(e.value)) for e in rec.explanations))
+    out = [f"{rec.model} ({rec.params_millions:g}M parameters"
+           + (f", {rec.model_family}" if rec.model_family else "") + ")", ""]
+    out.append(f"{'key':<{width}}  {'value':<{value_width}}  rule")
+    for e in rec.explanations:
+        out.append(f"{e.key:<{width}}  {_show(e.value):<{value_width}}  {e.rule}")
+        indent = " " * (width + 2)
+        out.extend(textwrap.wrap(e.reason, 96, initial_indent=indent, subsequent_indent=indent))
+    if rec.advice:
+        out += ["", "advice:"]
+        out += [textwrap.fill(f"- {a.text} [{a.id}]", 100, subsequent_indent="  ")
+                for a in rec.advice]
+    if rec.warnings:
+        out += ["", "warnings:"] + [f"- {w}" for w in rec.warnings]
+    return "\n".join(out)
+
+
+def read_curves(path: str, config_path: str | None) -> Curves:
+    text = sys.stdin.read() if path == "-" else _read(path, "FILE")
+    data = _parse_curves(text, path)
+    if config_path:
+        try:
+            data["config"] = json.loads(_read(config_path, "--config"))
+        except json.JSONDecodeError as error:
+            raise UsageError(f"--config: not valid JSON ({error})") from None
+    try:
+        return Curves.model_validate(data)
+    except ValidationError as error:
+        raise UsageError(describe_validation_error(error)) from None
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise UsageError(f"{what}: cannot read {path}: {error.strerror}") from None
+
+
+def _parse_curves(text: str, path: str) -> dict[str, Any]:
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"FILE: {path} is not valid JSON ({error})") from None
+        if isinstance(data, list):  # one object per epoch
+            return _columns(data, path)
+        if not isinstance(data, dict):
+            raise UsageError("FILE: expected a JSON object with train_accuracy and val_accuracy")
+        return data
+    return _columns(list(csv.DictReader(io.StringIO(text))), path)
+
+
+def _columns(rows: list[dict[str, Any]], path: str) -> dict[str, Any]:
+    if not rows or not isinstance(rows[0], dict):
+        raise UsageError(f"FILE: {path} has no epochs")
+    data: dict[str, Any] = {}
+    for key, names in CSV_COLUMNS.items():
+        name = next((n for n in names if n in rows[0]), None)
+        if name is None:
+            continue
+        try:
+            data[key] = [float(row[name]) for row in rows]
+        except (TypeError, ValueError):
+            raise UsageError(f"FILE: column {name} must hold numbers") from None
+    missing = [k for k in ("train_accuracy", "val_accuracy") if k not in data]
+    if missing:
+        raise UsageError(f"FILE: missing column(s) {', '.join(missing)}; allowed names: "
+                         + ", ".join(n for k in missing for n in CSV_COLUMNS[k]))
+    return data
+
+
+def render_diagnosis(diagnosis: Diagnosis) -> str:
+    ev = diagnosis.evidence
+    out = [f"state: {diagnosis.state}", diagnosis.summary,
+           f"final train {ev['final_train_accuracy']:.1%}, validation "
+           f"{ev['final_val_accuracy']:.1%} (best {ev['best_val_accuracy']:.1%}) after "
+           f"{int(ev['epochs'])} epochs"]
+    if diagnosis.changes:
+        out += ["", "changes:"]
+        for change in diagnosis.changes:
+            out.append(f"- {change.action}  [{change.rule}]")
+            out.extend(textwrap.wrap(change.reason, 96, initial_indent="    ",
+                                     subsequent_indent="    "))
+    return "\n".join(out)
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    diagnosis = diagnose(read_curves(args.file, args.config))
+    print(diagnosis.model_dump_json(indent=2) if args.json else render_diagnosis(diagnosis))
+    return 0
+
+
+def rules_markdown() -> str:
+    """The rule list as a Markdown table, generated from the registry (the README embeds it)."""
+    from advisor.rules import ADVICE, rules_in_order
+
+    lines = ["| rule | sets | what it does | sources |", "|---|---|---|---|"]
+    for rule in rules_in_order():
+        cited = "; ".join(f"{s.document} § {s.section}" for s in rule.sources)
+        lines.append(f"| `{rule.id}` | {', '.join(rule.sets)} | {rule.summary} | {cited} |")
+    for advice in ADVICE:
+        cited = "; ".join(f"{s.document} § {s.section}" for s in advice.sources)
+        lines.append(f"| `{advice.id}` | (advice) | {advice.summary} | {cited} |")
+    return "\n".join(lines)
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    from advisor.rules import ADVICE, rules_in_order
+
+    if args.json:
+        items = [{"id": r.id, "sets": list(r.sets), "stage": r.stage, "summary": r.summary,
+                  "sources": [s.source().model_dump() for s in r.sources],
+                  "references": list(r.references)} for r in rules_in_order()]
+        items += [{"id": a.id, "sets": [], "summary": a.summary,
+                   "sources": [s.source().model_dump() for s in a.sources],
+                   "references": list(a.references)} for a in ADVICE]
+        print(json.dumps(items, indent=2, ensure_ascii=False))
+    else:
+        print(rules_markdown())
+    return 0
