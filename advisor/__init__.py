@@ -5,11 +5,12 @@ Pure Python: imports only pydantic and the standard library, so it can be embedd
 
 from advisor.diagnosis import diagnose
 from advisor.engine import HYPERPARAMETER_KEYS, AdvisorInputError, recommend
-from advisor.schemas import Recommendation, RecommendationRequest
+from advisor.schemas import EvidenceRecord, Recommendation, RecommendationRequest
 
 __all__ = [
     "HYPERPARAMETER_KEYS",
     "AdvisorInputError",
+    "EvidenceRecord",
     "Recommendation",
     "RecommendationRequest",
     "diagnose",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from advisor import catalog
@@ -10,6 +10,7 @@ from advisor.rules import ADVICE, Context, rules_in_order
 from advisor.rules._base import ModelProfile, Step
 from advisor.schemas import (
     Advice,
+    EvidenceRecord,
     Explanation,
     Recommendation,
     RecommendationRequest,
@@ -68,16 +69,22 @@ def _explain(key: str, value: Any, steps: list[Step]) -> Explanation:
                        reason=reason, sources=sources, references=references)
 
 
-def recommend(request: RecommendationRequest | Mapping[str, Any]) -> Recommendation:
+def recommend(request: RecommendationRequest | Mapping[str, Any],
+              evidence: Iterable[EvidenceRecord | Mapping[str, Any]] = ()) -> Recommendation:
     """Turn a training profile into a complete, explained set of hyperparameters.
 
     >>> rec = recommend({"model": {"name": "resnet50"}, "training": {"batch_size": 1024}})
     >>> rec.hyperparameters["learning_rate"], rec.explanation("learning_rate").rule
     (0.4, 'lr.linear_scaling')
+
+    `evidence` holds records of finished studies (plain data); those of similar profiles
+    calibrate the values, and the explanations say which and by how much.
     """
     if not isinstance(request, RecommendationRequest):
         request = RecommendationRequest.model_validate(request)
-    ctx = Context(request=request, model=resolve_model(request))
+    records = [r if isinstance(r, EvidenceRecord) else EvidenceRecord.model_validate(r)
+               for r in evidence]
+    ctx = Context(request=request, model=resolve_model(request), all_evidence=records)
     for rule in rules_in_order():
         if rule.applies(ctx):
             for decision in rule.decide(ctx):
@@ -101,7 +108,7 @@ def recommend(request: RecommendationRequest | Mapping[str, Any]) -> Recommendat
         params_millions=ctx.model.params_millions,
         hyperparameters=values,
         explanations=[_explain(key, values[key], ctx.steps[key]) for key in HYPERPARAMETER_KEYS],
-        search_space=build_search_space(request, values),
+        search_space=build_search_space(request, values, len(ctx.evidence)),
         advice=advice,
         warnings=ctx.warnings,
     )

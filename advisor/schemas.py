@@ -150,6 +150,45 @@ class Recommendation(_Strict):
         return next(e for e in self.explanations if e.key == key)
 
 
+# --- evidence from finished studies --------------------------------------------------------------
+
+
+class EvidenceProfile(_Strict):
+    """The set-up a finished study ran with: what similarity between studies is judged on."""
+
+    model_family: str | None = None
+    params_millions: float = Field(gt=0)
+    num_train_images: int = Field(ge=1)
+    num_classes: int = Field(ge=2)
+    image_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    optimizer: str
+    pretrained: bool = False
+
+
+class EvidenceRecord(_Strict):
+    """What one finished tuning study says about the advisor's configuration. Plain data: the
+    worker writes it, the api hands records to `recommend`, the advisor never reads storage."""
+
+    job_id: int | str
+    profile: EvidenceProfile
+    advised: dict[str, Any] = Field(description="The advisor's configuration (tuned keys).")
+    best: dict[str, Any] = Field(description="The best trial's values of the same keys.")
+    advised_value: float | None = None
+    best_value: float | None = None
+    advisor_rank: int | None = Field(default=None, description="1 = the advisor's trial won.")
+    advisor_percentile: float | None = Field(default=None, ge=0, le=100)
+    n_complete: int = Field(default=0, ge=0)
+    log_ratios: dict[str, float] = Field(
+        default_factory=dict, description="ln(best / advised) per log-scaled numeric key.")
+    differences: dict[str, float] = Field(
+        default_factory=dict, description="best - advised per linear numeric key.")
+    categorical_wins: dict[str, Any] = Field(
+        default_factory=dict, description="Categorical keys whose best value differed.")
+    importances: dict[str, float] = Field(default_factory=dict)
+
+
 # --- diagnosis ---------------------------------------------------------------------------------
 
 DiagnosisState = Literal["overfitting", "underfitting", "healthy", "diverging", "not_converged"]

@@ -25,18 +25,22 @@ TUNABLE = (
 DEFAULT_TUNED = ("learning_rate", "weight_decay", "label_smoothing")
 
 
-def _span(table: dict[str, tuple[float, float]], small: bool) -> tuple[float, float]:
-    return table["small" if small else "large"]
+def _span(table: dict[str, tuple[float, float]], small: bool,
+          n_evidence: int) -> tuple[float, float]:
+    """The factors below and above; each similar finished study narrows them (never below 2x)."""
+    narrowing = 1 + n_evidence / 4
+    below, above = table["small" if small else "large"]
+    return max(2.0, below ** (1 / narrowing)), max(2.0, above ** (1 / narrowing))
 
 
-def build_search_space(request: RecommendationRequest,
-                       values: dict[str, Any]) -> list[SearchDimension]:
-    """One dimension per tunable key, centred on the advised value."""
+def build_search_space(request: RecommendationRequest, values: dict[str, Any],
+                       n_evidence: int = 0) -> list[SearchDimension]:
+    """One dimension per tunable key, centred on the advised (possibly calibrated) value."""
     small = request.dataset.num_train_images < SMALL_DATA_IMAGES
     lr = float(values["learning_rate"])
-    lr_below, lr_above = _span(RATE_SPAN, small)
+    lr_below, lr_above = _span(RATE_SPAN, small, n_evidence)
     wd = float(values["weight_decay"])
-    wd_below, wd_above = _span(DECAY_SPAN, small)
+    wd_below, wd_above = _span(DECAY_SPAN, small, n_evidence)
     epochs = int(values["epochs"])
     optimizers = ["sgd", "adamw"] if values["optimizer"] in ("sgd", "adamw") else [
         values["optimizer"]]

@@ -35,6 +35,7 @@ def _paddle(section: str) -> Section:
 
 
 OPTIMIZERS = _paddle("1. Choice of Optimizers")
+LEARNING_RATE = _paddle("2. Choice of Learning Rate and Learning Rate Declining Strategy")
 LR_DECAY = Section(PADDLE, "2.2 Learning Rate Decline Strategy", "### 2.2 Learning Rate Decline")
 WARMUP = Section(PADDLE, "2.3 Warmup Strategy", "### 2.3 Warmup Strategy")
 BATCH_SIZE = _paddle("3. Choice of Batch_size")

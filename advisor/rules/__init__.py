@@ -5,6 +5,7 @@ Importing this package registers every rule; the engine runs them by stage, then
 
 from advisor.rules import (  # noqa: F401  (imported to register)
     augmentation,
+    calibration,
     learning_rate,
     optimizer,
     regularization,
@@ -14,6 +15,7 @@ from advisor.rules import (  # noqa: F401  (imported to register)
 from advisor.rules._base import (
     ADJUST,
     BASE,
+    CALIBRATE,
     CHOOSE,
     REFINE,
     SHAPE,
@@ -28,6 +30,7 @@ __all__ = [
     "ADJUST",
     "ADVICE",
     "BASE",
+    "CALIBRATE",
     "CHOOSE",
     "REFINE",
     "RULES",

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from advisor.catalog import Kind
-from advisor.schemas import RecommendationRequest
+from advisor.schemas import EvidenceRecord, RecommendationRequest
 from advisor.sources import Section
 
 #: Stages run in order; a rule reads only keys set in earlier stages, so the order of rules
 #: within a stage never matters. CHOOSE: optimizer and epochs. SHAPE: what follows from those
 #: (momentum, augmentation level). BASE: values from the choices. ADJUST: refinements of base
-#: values. REFINE: multiplicative refinements of adjusted values.
-CHOOSE, SHAPE, BASE, ADJUST, REFINE = 0, 1, 2, 3, 4
+#: values. REFINE: multiplicative refinements of adjusted values. CALIBRATE: evidence from
+#: finished studies moves the rule-based values.
+CHOOSE, SHAPE, BASE, ADJUST, REFINE, CALIBRATE = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ class Context:
     values: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, list[Step]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    all_evidence: list[EvidenceRecord] = field(default_factory=list)
+
+    @property
+    def evidence(self) -> list[EvidenceRecord]:
+        """The records of similar profiles (needs the optimizer: read it from CALIBRATE on)."""
+        from advisor.calibration import select
+
+        return select(self.all_evidence, self.request, self.model, self.optimizer)
 
     @property
     def batch_size(self) -> int:

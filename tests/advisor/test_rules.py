@@ -25,7 +25,8 @@ def fired(request: dict, key: str) -> list[str]:
 def test_rule_worked_example_holds(rule):
     assert rule.example is not None, f"{rule.id} has no worked example"
     request, expected = rule.example
-    rec = recommend(request)
+    evidence = request.get("evidence", [])
+    rec = recommend({k: v for k, v in request.items() if k != "evidence"}, evidence)
     for key, value in expected.items():
         assert key in rule.sets
         got = rec.hyperparameters[key]
