@@ -1,0 +1,246 @@
+"""Tuning jobs as plain functions: create, list, read, list trials, cancel.
+
+The HTTP routes call these and nothing else. Creating a job completes the advisor's profile from
+the registered data set and the trial runner's model, asks the advisor, stores the job (queued)
+and creates its Optuna study in the same database. Reading a job counts its trials and finds the
+best one through Optuna's storage API (see `worker.studies` for the read cache).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from advisor import AdvisorInputError, Recommendation, RecommendationRequest, recommend
+from advisor.schemas import DatasetSpec, ModelSpec, SearchDimension
+from advisor.search_space import DEFAULT_TUNED
+from worker import registry
+from worker.errors import FieldError, JobConflict, JobNotFound
+from worker.schemas import (
+    BUILTIN_OBJECTIVE,
+    AdvisorComparison,
+    BestTrial,
+    JobDetail,
+    JobRequest,
+    JobState,
+    JobSummary,
+    Page,
+    TrialCounts,
+    TrialView,
+)
+from worker.store.models import Job, utcnow
+from worker.studies import create_job_study, study_name_for
+
+#: A trial user attribute the worker sets on the trial that runs the advisor's configuration.
+ADVISOR_TRIAL_ATTR = "hpadvisor_role"
+ADVISOR_TRIAL_ROLE = "advisor"
+CANCELLABLE = ("queued", "running")
+
+
+# --- create ------------------------------------------------------------------------------------
+
+def _check_objective(session: Session, name: str) -> None:
+    known = registry.names(registry.list_objectives(session))
+    if name not in known:
+        raise FieldError(("body", "objective"), f"no worker offers the objective {name!r}; "
+                         f"registered: {', '.join(known)}", known)
+
+
+def _dataset(session: Session, name: str) -> registry.DatasetInfo:
+    info = registry.find_dataset(session, name)
+    if info is None:
+        known = registry.names(registry.list_datasets(session))
+        raise FieldError(("body", "dataset"), f"no worker offers the data set {name!r}; "
+                         f"registered: {', '.join(known)}", known)
+    return info
+
+
+def _model(request: JobRequest, data: registry.DatasetInfo) -> ModelSpec:
+    """The model as the advisor should see it: for the built-in objective, its real size."""
+    if request.objective != BUILTIN_OBJECTIVE:
+        return request.model
+    allowed = registry.trainer_model_names()
+    name = request.model.name
+    if not name:
+        raise FieldError(("body", "model", "name"), "the built-in objective trains a model it "
+                         f"builds: name one of {', '.join(allowed)}", allowed)
+    try:
+        params = registry.trainer_model_params(name, data.num_classes, data.channels)
+    except ValueError as error:
+        message = str(error).removeprefix("model: ")
+        raise FieldError(("body", "model", "name"), message, allowed) from None
+    return ModelSpec(name=name, params_millions=params,
+                     family=request.model.family or registry.trainer_model_family(name))
+
+
+def advise(request: JobRequest, data: registry.DatasetInfo) -> Recommendation:
+    """The advisor's recommendation for the job, its profile completed from the data set."""
+    profile = RecommendationRequest(
+        model=_model(request, data),
+        dataset=DatasetSpec(num_train_images=data.num_train, num_classes=data.num_classes,
+                            image_size=data.image_size,
+                            horizontal_flip_ok=data.horizontal_flip_ok),
+        training=request.training)
+    try:
+        return recommend(profile)
+    except AdvisorInputError as error:
+        raise FieldError(("body", *error.field.split(".")), error.message,
+                         error.suggestions) from None
+
+
+def create_job(session: Session, storage: BaseStorage, request: JobRequest) -> JobDetail:
+    """Validate against what workers offer, ask the advisor, store the job, create its study.
+
+    The job row is committed before the study is created (on SQLite an open write transaction
+    would block Optuna's connection); if the study cannot be created the row is deleted again.
+    """
+    _check_objective(session, request.objective)
+    data = _dataset(session, request.dataset)
+    recommendation = advise(request, data)
+    tune = request.tune or list(DEFAULT_TUNED)
+    space = [dim for dim in recommendation.search_space if dim.key in tune]
+    job = Job(state="queued", objective=request.objective, dataset=request.dataset,
+              model_name=recommendation.model, n_trials=request.n_trials,
+              timeout_s=request.timeout_s, sampler=request.sampler, pruner=request.pruner,
+              seed=request.seed, tune=tune, request=request.model_dump(mode="json"),
+              recommendation=recommendation.model_dump(mode="json"),
+              search_space=[dim.model_dump(mode="json") for dim in space])
+    session.add(job)
+    session.flush()
+    job.study_name = study_name_for(job.id)
+    session.commit()
+    try:
+        create_job_study(storage, job.id)
+    except Exception:
+        session.delete(job)
+        session.commit()
+        raise
+    return _detail(job, storage)
+
+
+# --- read --------------------------------------------------------------------------------------
+
+def _summary_fields(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "state": job.state, "created_at": job.created_at,
+            "updated_at": job.updated_at, "objective": job.objective, "dataset": job.dataset,
+            "model": job.model_name, "n_trials": job.n_trials, "sampler": job.sampler,
+            "pruner": job.pruner, "study_name": job.study_name, "progress": job.progress,
+            "error": job.error}
+
+
+def list_jobs(session: Session, state: JobState | None = None, limit: int = 50,
+              offset: int = 0) -> Page[JobSummary]:
+    """Newest first; `total` counts every job in the filter."""
+    where = [] if state is None else [Job.state == state]
+    total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
+    rows = session.scalars(select(Job).where(*where).order_by(Job.id.desc())
+                           .limit(limit).offset(offset)).all()
+    items = [JobSummary(**_summary_fields(job)) for job in rows]
+    return Page[JobSummary](items=items, total=total, limit=limit, offset=offset,
+                            next_offset=offset + limit if offset + limit < total else None)
+
+
+def _job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def get_job(session: Session, storage: BaseStorage, job_id: int) -> JobDetail:
+    return _detail(_job(session, job_id), storage)
+
+
+def _trials(storage: BaseStorage, study_name: str | None) -> list[FrozenTrial]:
+    if study_name is None:
+        return []
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return []  # the study is created right after the job row
+    return storage.get_all_trials(study_id, deepcopy=False)
+
+
+def _counts(trials: list[FrozenTrial]) -> TrialCounts:
+    counts = TrialCounts()
+    for trial in trials:
+        name = trial.state.name.lower()
+        if name in TrialCounts.model_fields:
+            setattr(counts, name, getattr(counts, name) + 1)
+    return counts
+
+
+def _best(completed: list[FrozenTrial]) -> BestTrial | None:
+    if not completed:
+        return None
+    best = max(completed, key=lambda t: (float(t.value or 0.0), -t.number))
+    return BestTrial(number=best.number, value=float(best.value or 0.0), params=best.params)
+
+
+def _is_advisor_trial(trial: FrozenTrial) -> bool:
+    return trial.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE
+
+
+def _advisor(space: list[SearchDimension], trials: list[FrozenTrial],
+             completed: list[FrozenTrial]) -> AdvisorComparison:
+    comparison = AdvisorComparison(params={dim.key: dim.default for dim in space})
+    mine = next((t for t in trials if _is_advisor_trial(t)), None)
+    if mine is None:
+        return comparison
+    comparison.trial_number = mine.number
+    if mine.state == TrialState.COMPLETE and mine.value is not None:
+        comparison.value = float(mine.value)
+        comparison.rank = 1 + sum(1 for t in completed if (t.value or 0.0) > mine.value)
+        comparison.of = len(completed)
+    return comparison
+
+
+def _detail(job: Job, storage: BaseStorage) -> JobDetail:
+    trials = _trials(storage, job.study_name)
+    completed = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    counts = _counts(trials)
+    space = [SearchDimension.model_validate(dim) for dim in job.search_space]
+    return JobDetail(
+        **_summary_fields(job), timeout_s=job.timeout_s, seed=job.seed, tune=job.tune,
+        request=job.request, recommendation=Recommendation.model_validate(job.recommendation),
+        search_space=space, trials=counts, trials_done=counts.done, best=_best(completed),
+        advisor=_advisor(space, trials, completed), started_at=job.started_at,
+        finished_at=job.finished_at, worker=job.worker, heartbeat_at=job.heartbeat_at)
+
+
+def _trial_view(trial: FrozenTrial) -> TrialView:
+    return TrialView(number=trial.number, state=trial.state.name.lower(), value=trial.value,
+                     params=trial.params, intermediate_values=trial.intermediate_values,
+                     user_attrs=trial.user_attrs, datetime_start=trial.datetime_start,
+                     datetime_complete=trial.datetime_complete)
+
+
+def list_trials(session: Session, storage: BaseStorage, job_id: int, limit: int = 50,
+                offset: int = 0) -> Page[TrialView]:
+    """A page of the job's trials in trial-number order."""
+    trials = _trials(storage, _job(session, job_id).study_name)
+    items = [_trial_view(t) for t in trials[offset:offset + limit]]
+    return Page[TrialView](items=items, total=len(trials), limit=limit, offset=offset,
+                           next_offset=offset + limit if offset + limit < len(trials) else None)
+
+
+# --- cancel ------------------------------------------------------------------------------------
+
+def cancel_job(session: Session, storage: BaseStorage, job_id: int) -> JobDetail:
+    """Mark a queued or running job cancelled (workers stop between trials); 409 otherwise."""
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.state.in_(CANCELLABLE))
+        .values(state="cancelled", updated_at=utcnow(), finished_at=utcnow())
+        .execution_options(synchronize_session=False))
+    session.commit()
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(job_id)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise JobConflict(job_id, job.state, f"job {job_id} is already {job.state}; only "
+                          f"{' or '.join(CANCELLABLE)} jobs can be cancelled")
+    return _detail(job, storage)

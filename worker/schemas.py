@@ -1,0 +1,155 @@
+"""Pydantic models of tuning jobs: the request (`JobRequest`) and the views the API returns.
+
+The profile parts are the advisor's own models (`ModelSpec`, `TrainingSpec`, `Recommendation`,
+`SearchDimension`), imported, not copied.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from advisor.schemas import ModelSpec, Recommendation, SearchDimension, TrainingSpec
+from advisor.search_space import TUNABLE
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_TRIALS = 10_000
+MAX_TIMEOUT_S = 30 * 24 * 3600.0
+
+Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc"]
+Pruner = Literal["median", "hyperband", "successive_halving", "none"]
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+BUILTIN_OBJECTIVE = "image-classification"
+
+
+class JobRequest(BaseModel):
+    """A tuning job: what to train on which registered data set, and how to search."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "objective": BUILTIN_OBJECTIVE, "dataset": "digits", "model": {"name": "resnet20"},
+        "training": {"batch_size": 128, "epochs": 15, "goal": "accuracy"},
+        "n_trials": 20, "timeout_s": None, "sampler": "tpe", "pruner": "median", "seed": 0,
+        "tune": ["learning_rate", "weight_decay", "label_smoothing"]}]})
+
+    objective: str = Field(default=BUILTIN_OBJECTIVE, pattern=NAME_PATTERN,
+                           description="A registered objective (GET /v1/objectives).")
+    dataset: str = Field(pattern=NAME_PATTERN, description="A registered data set "
+                         "(GET /v1/datasets); it carries its own profile.")
+    model: ModelSpec
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+    sampler: Sampler = "tpe"
+    pruner: Pruner = "median"
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    tune: list[str] | None = Field(default=None, max_length=len(TUNABLE), description=(
+        "Hyperparameters to search, a subset of: " + ", ".join(TUNABLE)
+        + "; default: the advisor's (learning_rate, weight_decay, label_smoothing)."))
+
+    @field_validator("tune")
+    @classmethod
+    def _known_keys(cls, tune: list[str] | None) -> list[str] | None:
+        if tune is None:
+            return None
+        unknown = [key for key in tune if key not in TUNABLE]
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(TUNABLE)}")
+        if not tune:
+            raise ValueError(f"name at least one of: {', '.join(TUNABLE)}")
+        return list(dict.fromkeys(tune))
+
+
+class JobSummary(BaseModel):
+    """A job as listed: identity, set-up, state and the worker's last progress report."""
+
+    id: int
+    state: JobState
+    created_at: datetime
+    updated_at: datetime
+    objective: str
+    dataset: str
+    model: str
+    n_trials: int
+    sampler: Sampler
+    pruner: Pruner
+    study_name: str | None
+    progress: dict[str, Any] | None = Field(
+        default=None, description="Written by the worker: trial n/N, epoch, current value, "
+        "best so far.")
+    error: str | None = None
+
+
+class TrialCounts(BaseModel):
+    complete: int = 0
+    pruned: int = 0
+    fail: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.complete + self.pruned + self.fail
+
+
+class BestTrial(BaseModel):
+    number: int
+    value: float
+    params: dict[str, Any]
+
+
+class AdvisorComparison(BaseModel):
+    """The advisor's configuration for the tuned keys and, once it ran, how it ranks."""
+
+    params: dict[str, Any]
+    trial_number: int | None = None
+    value: float | None = None
+    rank: int | None = Field(default=None, description="1 = best of the completed trials.")
+    of: int | None = Field(default=None, description="Completed trials ranked.")
+
+
+class JobDetail(JobSummary):
+    """One job in full: the request, the advisor's answer and what Optuna has so far."""
+
+    timeout_s: float | None
+    seed: int | None
+    tune: list[str]
+    request: dict[str, Any]
+    recommendation: Recommendation
+    search_space: list[SearchDimension]
+    trials: TrialCounts
+    trials_done: int
+    best: BestTrial | None
+    advisor: AdvisorComparison
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker: str | None = None
+    heartbeat_at: datetime | None = None
+
+
+class TrialView(BaseModel):
+    """One Optuna trial: parameters, state, final value and per-epoch values."""
+
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    intermediate_values: dict[int, float]
+    user_attrs: dict[str, Any]
+    datetime_start: datetime | None
+    datetime_complete: datetime | None
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list: `items`, how many there are in all, and where the next page starts."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None

@@ -1,0 +1,27 @@
+"""The job store: SQLAlchemy 2 models for our tables, the engine factory and Alembic migrations.
+
+Optuna's RDB storage lives in the same database (same URL); trials, parameters and intermediate
+values are Optuna's tables and are read through Optuna's API, never copied here.
+"""
+
+from worker.store.db import (
+    include_our_objects,
+    make_engine,
+    make_sessionmaker,
+    session_scope,
+    upgrade,
+)
+from worker.store.models import FINAL_STATES, JOB_STATES, Base, Job, RegisteredName
+
+__all__ = [
+    "FINAL_STATES",
+    "JOB_STATES",
+    "Base",
+    "Job",
+    "RegisteredName",
+    "include_our_objects",
+    "make_engine",
+    "make_sessionmaker",
+    "session_scope",
+    "upgrade",
+]

@@ -1,0 +1,85 @@
+"""Engines, sessions and migrations for one database URL (ours and Optuna's tables together).
+
+SQLite (the default, one file) gets WAL journaling and a busy timeout on every connection so the
+API and workers can share the file; PostgreSQL (``postgresql+psycopg://...``) is for many
+workers on many hosts. Migrations are Alembic revisions shipped inside this package and run
+programmatically by `upgrade`; our version table is `hpadvisor_alembic_version` because Optuna
+keeps its own schema version in Alembic's default `alembic_version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "hpadvisor_alembic_version"
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """Keyword arguments for `create_engine` (also handed to Optuna's RDBStorage)."""
+    if is_sqlite(url):
+        return {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}}
+    return {"pool_pre_ping": True}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`: WAL and busy timeout on SQLite, pre-ping on PostgreSQL."""
+    engine = create_engine(url, **engine_kwargs(url))
+    if is_sqlite(url):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit when the block succeeds, roll back when it raises."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic's configuration in code (no alembic.ini): our scripts, the URL as an attribute."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = url  # not a main option: '%' in a password breaks interpolation
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring our tables to `revision`, then let Optuna create or check its own tables."""
+    command.upgrade(alembic_config(url), revision)
+    from worker.studies import make_storage  # imports optuna: only when migrating
+
+    make_storage(url).engine.dispose()
+
+
+def include_our_objects(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic filter: tables that exist in the database but not in our models are Optuna's."""
+    return not (type_ == "table" and reflected and compare_to is None)
