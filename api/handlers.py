@@ -1,0 +1,67 @@
+"""Exception handlers: every client error gets a 4xx in FastAPI's validation-error shape.
+
+``{"detail": [{"loc": ["body", "model", "name"], "msg": "...", "type": "value_error"}]}`` -
+the same shape FastAPI gives a body that fails validation, so a client reads one format. Server
+faults answer 500 (or 503 when the database is unreachable) without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from advisor import AdvisorInputError
+from worker.errors import FieldError, JobConflict, JobNotFound
+
+log = logging.getLogger("hpadvisor.api")
+
+
+def problem(status: int, loc: Sequence[str | int], msg: str, type_: str = "value_error",
+            suggestions: Sequence[str] = ()) -> JSONResponse:
+    item: dict[str, Any] = {"loc": list(loc), "msg": msg, "type": type_}
+    if suggestions:
+        item["ctx"] = {"suggestions": list(suggestions)}
+    return JSONResponse({"detail": [item]}, status_code=status)
+
+
+async def _advisor_input(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AdvisorInputError)
+    return problem(422, ("body", *error.field.split(".")), error.message,
+                   suggestions=error.suggestions)
+
+
+async def _field(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, FieldError)
+    return problem(422, error.loc, error.message, suggestions=error.suggestions)
+
+
+async def _not_found(request: Request, error: Exception) -> JSONResponse:
+    return problem(404, ("path", "job_id"), str(error), "not_found")
+
+
+async def _conflict(request: Request, error: Exception) -> JSONResponse:
+    return problem(409, ("path", "job_id"), str(error), "conflict")
+
+
+async def _database_down(request: Request, error: Exception) -> JSONResponse:
+    log.error("database error: %s", error)
+    return JSONResponse({"detail": "the database is unavailable; try again"}, status_code=503)
+
+
+async def _internal(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AdvisorInputError, _advisor_input)
+    app.add_exception_handler(FieldError, _field)
+    app.add_exception_handler(JobNotFound, _not_found)
+    app.add_exception_handler(JobConflict, _conflict)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(Exception, _internal)

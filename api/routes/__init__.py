@@ -1,0 +1,14 @@
+"""One router per resource; `ROUTERS` is what `create_app` mounts."""
+
+from fastapi import APIRouter
+
+from api.routes import catalog, diagnoses, health, jobs, recommendations, registry
+
+ROUTERS: list[APIRouter] = [
+    recommendations.router,
+    diagnoses.router,
+    catalog.router,
+    jobs.router,
+    registry.router,
+    health.router,
+]

@@ -1,0 +1,57 @@
+"""`GET /v1/models` (the advisor's model catalog) and `GET /v1/rules` (its rule registry)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from advisor.catalog import ModelInfo, families, list_models, normalize
+from advisor.rules import ADVICE, RULES
+from api.schemas import RuleView
+from worker.errors import FieldError
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+def models_of(family: str | None) -> list[ModelInfo]:
+    """The catalog, or one family of it; an unknown family is a 422 naming close ones."""
+    if family is not None and normalize(family) not in {normalize(f) for f in families()}:
+        close = difflib.get_close_matches(family.lower(), families(), n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise FieldError(("query", "family"), f"unknown family {family!r}{hint} "
+                         "(GET /v1/models lists every model with its family)", close)
+    return list_models(family)
+
+
+def rule_views() -> list[RuleView]:
+    """Every rule, piece of advice and diagnosis rule in registry order."""
+    from advisor.rules.diagnosis import DIAGNOSIS_RULES
+
+    views = [RuleView(id=r.id, kind="rule", sets=list(r.sets), stage=r.stage, summary=r.summary,
+                      sources=[s.source() for s in r.sources], references=list(r.references))
+             for r in RULES]
+    views += [RuleView(id=a.id, kind="advice", sets=[], stage=None, summary=a.summary,
+                       sources=[s.source() for s in a.sources], references=list(a.references))
+              for a in ADVICE]
+    views += [RuleView(id=d.id, kind="diagnosis", sets=[d.key], stage=None,
+                       summary=getattr(d, "summary", "") or f"when {d.state}: change {d.key}",
+                       sources=[s.source() for s in d.sources],
+                       references=list(getattr(d, "references", ())))
+              for d in DIAGNOSIS_RULES]
+    return views
+
+
+@router.get("/models", response_model=list[ModelInfo])
+def get_models(
+    family: Annotated[str | None, Query(max_length=100, description="e.g. resnet")] = None,
+) -> list[ModelInfo]:
+    """The models the advisor knows by name: family, size in millions, training kind, aliases."""
+    return models_of(family)
+
+
+@router.get("/rules", response_model=list[RuleView])
+def get_rules() -> list[RuleView]:
+    """The rule registry: id, the keys each rule sets, its stage, why, and its sources."""
+    return rule_views()

@@ -1,0 +1,18 @@
+"""`POST /v1/diagnoses`: per-epoch curves in, the state and the changes to make out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from advisor.schemas import Curves, Diagnosis
+from api.deps import RequireKey
+
+router = APIRouter(prefix="/v1", tags=["advisor"])
+
+
+@router.post("/diagnoses", response_model=Diagnosis, dependencies=[RequireKey])
+async def create_diagnosis(curves: Curves) -> Response:
+    """Overfitting, underfitting, healthy, diverging or not converged, with concrete changes."""
+    from advisor import diagnose
+
+    return Response(diagnose(curves).model_dump_json(), media_type="application/json")
