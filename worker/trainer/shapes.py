@@ -71,16 +71,16 @@ def _add_clutter(canvas: np.ndarray, rng: np.random.Generator, size: int) -> np.
     n = canvas.shape[0]
     xs, ys = _grid(n, size)
     for _ in range(3):
-        present = rng.random(n) < 0.7
+        present = rng.random(n) < 0.6
         cx, cy = rng.uniform(0, size, (2, n))[:, :, None, None]
         angle = rng.uniform(0, np.pi, n)[:, None, None]
-        length = rng.uniform(3, 12, n)[:, None, None]
-        width = rng.uniform(0.4, 1.2, n)[:, None, None]
+        length = rng.uniform(2, 7, n)[:, None, None]
+        width = rng.uniform(0.3, 0.7, n)[:, None, None]
         along = (xs - cx) * np.cos(angle) + (ys - cy) * np.sin(angle)
         across = -(xs - cx) * np.sin(angle) + (ys - cy) * np.cos(angle)
         blob = rng.random(n)[:, None, None] < 0.4
         stroke = (np.abs(along) <= length / 2) & (np.abs(across) <= width)
-        dot = (along**2 + across**2) <= (width * 2.2) ** 2
+        dot = (along**2 + across**2) <= (width * 2.0) ** 2
         mask = np.where(blob, dot, stroke) & present[:, None, None]
         colour = rng.uniform(0.0, 1.0, (n, 3))[:, None, None, :]
         canvas = np.where(mask[..., None], colour, canvas)
@@ -99,7 +99,7 @@ def _shape_colours(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _shape_masks(labels: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
     """Anti-aliased (n, size, size) coverage of each image's shape, in [0, 1]."""
     n = len(labels)
-    radius = rng.uniform(0.17, 0.38, n) * size
+    radius = rng.uniform(0.22, 0.40, n) * size
     cx, cy = (rng.uniform(0.3, 0.7, (2, n)) * size)[:, :, None, None]
     angle = rng.uniform(0, 2 * np.pi, n)[:, None, None]
     xs, ys = _grid(n, size, SUPERSAMPLE)
@@ -124,7 +124,7 @@ def _triangle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _star(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     r, theta = np.hypot(u, v), np.arctan2(v, u)
-    return r <= 0.5 + 0.5 * np.cos(5 * theta) ** 2
+    return r <= 0.4 + 0.6 * np.abs(np.cos(2.5 * theta)) ** 3
 
 
 _INSIDE = {
@@ -134,7 +134,7 @@ _INSIDE = {
     "cross": lambda u, v: ((np.abs(u) <= 0.3) & (np.abs(v) <= 1.0))
     | ((np.abs(v) <= 0.3) & (np.abs(u) <= 1.0)),
     "ring": lambda u, v: (u**2 + v**2 <= 1.0) & (u**2 + v**2 >= 0.55**2),
-    "bar": lambda u, v: (np.abs(u) <= 1.0) & (np.abs(v) <= 0.28),
+    "bar": lambda u, v: (np.abs(u) <= 1.0) & (np.abs(v) <= 0.3),
     "star": _star,
     "frame": lambda u, v: (np.maximum(np.abs(u), np.abs(v)) <= 0.85)
     & (np.maximum(np.abs(u), np.abs(v)) >= 0.55),
