@@ -11,12 +11,14 @@ from worker.store.db import (
     session_scope,
     upgrade,
 )
+from worker.store.evidence import Evidence
 from worker.store.models import FINAL_STATES, JOB_STATES, Base, Job, RegisteredName
 
 __all__ = [
     "FINAL_STATES",
     "JOB_STATES",
     "Base",
+    "Evidence",
     "Job",
     "RegisteredName",
     "include_our_objects",

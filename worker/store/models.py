@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -100,6 +101,12 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Worker coordination (see worker.loop): the advisor trial was enqueued; trials taken from
+    # the budget; trials re-queued after their worker died (each allows one more claim).
+    seeded: Mapped[bool] = mapped_column(default=False, server_default=false())
+    trials_claimed: Mapped[int] = mapped_column(default=0, server_default="0")
+    retries: Mapped[int] = mapped_column(default=0, server_default="0")
+    result: Mapped[dict[str, Any] | None]
 
 
 class RegisteredName(Base):

@@ -1,0 +1,243 @@
+"""The worker: find a job with budget left, run its trials through Optuna, finish the job.
+
+Any number of workers on any number of hosts share one database. Coordination is Optuna's RDB
+storage plus three atomic updates on our `jobs` row:
+
+- `seeded`: the worker that flips it enqueues the advisor's configuration, so it is the first
+  trial exactly once however many workers start together;
+- `trials_claimed`: a worker runs a trial only after incrementing it below
+  `n_trials + retries`, so the study gets exactly `n_trials` finished trials across all workers;
+- `retries`: incremented when a trial whose worker died is failed by Optuna's heartbeat check;
+  its parameters are re-queued (Optuna's retry callback) and one more trial is allowed.
+
+Each claimed trial runs through `study.optimize(n_trials=1)`, so Optuna does the heartbeat,
+the stale-trial check, the enqueued-trial pop, pruning and failure bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.trial import FrozenTrial
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker import results
+from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
+from worker.objectives import CONFIG_ATTR, TrialContext, get_objective
+from worker.search import (
+    advisor_params,
+    make_pruner,
+    make_sampler,
+    suggest,
+    trial_config,
+    tuned_dimensions,
+)
+from worker.store.db import engine_kwargs, make_engine, make_sessionmaker
+from worker.store.models import Job, utcnow
+from worker.studies import study_name_for
+
+log = logging.getLogger("hpadvisor.worker")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+HEARTBEAT_S = int(os.environ.get("HPADVISOR_HEARTBEAT_S", "10"))
+GRACE_S = int(os.environ.get("HPADVISOR_GRACE_S", str(3 * HEARTBEAT_S)))
+MAX_RETRIES = 3
+ACTIVE = ("queued", "running")
+
+
+class JobStopped(Exception):
+    """Raised inside a trial when its job was cancelled meanwhile: the trial is failed."""
+
+
+class CountedRetry(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a stale trial, plus one more allowed trial on the job's budget."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__(max_retry=MAX_RETRIES)
+        self._sessions = sessions
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        super().__call__(study, trial)
+        job_id = int(study.user_attrs.get("hpadvisor_job_id", -1))
+        with self._sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(retries=Job.retries + 1))
+        log.warning("job %s: trial %d's worker stopped beating; failed and re-queued",
+                    job_id, trial.number)
+
+
+@dataclass
+class WorkerOptions:
+    device: str = "auto"
+    threads: int | None = None
+    poll_s: float = 1.0
+    name: str = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    """One worker process on one database URL."""
+
+    def __init__(self, url: str, options: WorkerOptions | None = None) -> None:
+        self.url = url
+        self.options = options or WorkerOptions()
+        self.sessions = make_sessionmaker(make_engine(url))
+        self.storage = RDBStorage(
+            url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S, heartbeat_stale_trial_callback=CountedRetry(self.sessions))
+        self.stopping = False
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self, once: bool = False) -> None:
+        """Work until stopped; with `once`, until no job has work left."""
+        log.info("worker %s on %s (device %s)", self.options.name, _safe(self.url),
+                 self.options.device)
+        while not self.stopping:
+            worked = any(self.work_on(job_id) for job_id in self.active_job_ids())
+            if not worked:
+                if once and not self.active_job_ids():
+                    return
+                time.sleep(self.options.poll_s)
+
+    def active_job_ids(self) -> list[int]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Job.id).where(Job.state.in_(ACTIVE))
+                                        .order_by(Job.id)))
+
+    def work_on(self, job_id: int) -> bool:
+        """Run trials of one job while it has budget; finish it when all are done. Returns
+        whether any trial ran."""
+        study = optuna.load_study(study_name=study_name_for(job_id), storage=self.storage)
+        fail_stale_trials(study)
+        job = self.load(job_id)
+        if job is None or job.state not in ACTIVE:
+            return False
+        self.seed_once(job, study)
+        ran = False
+        while not self.stopping and self.within_time(job) and self.claim(job_id):
+            self.run_one_trial(job_id, study)
+            ran = True
+            job = self.load(job_id) or job
+            if job.state not in ACTIVE:
+                break
+        results.finish_if_done(self.sessions, study, job_id)
+        return ran
+
+    # --- atomic steps on the job row ---------------------------------------------------------
+
+    def load(self, job_id: int) -> Job | None:
+        with self.sessions() as session:
+            return session.get(Job, job_id)
+
+    def seed_once(self, job: Job, study: optuna.Study) -> None:
+        with self.sessions.begin() as session:
+            won = session.execute(update(Job).where(Job.id == job.id, Job.seeded.is_(False))
+                                  .values(seeded=True)).rowcount == 1
+        if won:
+            dims = tuned_dimensions(job.search_space, job.tune)
+            study.enqueue_trial(advisor_params(dims),
+                                user_attrs={ADVISOR_TRIAL_ATTR: ADVISOR_TRIAL_ROLE},
+                                skip_if_exists=True)
+            log.info("job %d: enqueued the advisor's configuration as the first trial", job.id)
+
+    def claim(self, job_id: int) -> bool:
+        """Take one trial of the job's budget, atomically across all workers."""
+        with self.sessions.begin() as session:
+            claimed = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.in_(ACTIVE),
+                       Job.trials_claimed < Job.n_trials + Job.retries)
+                .values(trials_claimed=Job.trials_claimed + 1, state="running",
+                        started_at=_coalesce_now(), worker=self.options.name,
+                        heartbeat_at=utcnow())
+            ).rowcount == 1
+        return claimed
+
+    def within_time(self, job: Job) -> bool:
+        if job.timeout_s is None or job.started_at is None:
+            return True
+        return (datetime.now(UTC) - job.started_at).total_seconds() < job.timeout_s
+
+    def write_progress(self, job_id: int, progress: dict[str, Any]) -> str:
+        """Store the progress line and return the job's state (to notice cancellation)."""
+        with self.sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(progress=progress, heartbeat_at=utcnow(),
+                                    worker=self.options.name))
+            return str(session.scalar(select(Job.state).where(Job.id == job_id)))
+
+    # --- one trial ---------------------------------------------------------------------------
+
+    def run_one_trial(self, job_id: int, study: optuna.Study) -> None:
+        job = self.load(job_id)
+        assert job is not None
+        advised = dict(job.recommendation["hyperparameters"])
+        epochs = int(advised.get("epochs", 1))
+        dims = tuned_dimensions(job.search_space, job.tune)
+        objective_fn = get_objective(job.objective)
+        seed = (job.seed or 0) + job.trials_claimed
+        sampler_seed = job.seed if job.sampler == "qmc" else seed
+        study.sampler = make_sampler(job.sampler, sampler_seed)
+        study.pruner = make_pruner(job.pruner, epochs, job.n_trials)
+        best = _best_value(study)
+
+        def objective(trial: optuna.Trial) -> float:
+            config = trial_config(advised, suggest(trial, dims))
+            trial.set_user_attr(CONFIG_ATTR, config)
+
+            def on_epoch(epoch: int, total: int, value: float) -> None:
+                progress = {"trial": job.trials_claimed, "n_trials": job.n_trials,
+                            "trial_number": trial.number, "epoch": epoch, "epochs": total,
+                            "value": value, "best_value": best}
+                log.info("job %d trial %d/%d epoch %d/%d: val %.4f (best so far %s)", job_id,
+                         job.trials_claimed, job.n_trials, epoch, total, value,
+                         "-" if best is None else f"{best:.4f}")
+                if self.write_progress(job_id, progress) not in ACTIVE:
+                    raise JobStopped(f"job {job_id} was cancelled")
+
+            ctx = TrialContext(trial=trial, config=config, dataset=job.dataset,
+                               model=job.model_name, device=self.options.device, seed=seed,
+                               threads=self.options.threads, on_epoch=on_epoch)
+            return objective_fn(ctx)
+
+        finished: list[FrozenTrial] = []
+        study.optimize(objective, n_trials=1, catch=(Exception,),
+                       callbacks=[lambda _study, trial: finished.append(trial)])
+        if finished:
+            self.after_trial(job_id, study, finished[0])
+
+    def after_trial(self, job_id: int, study: optuna.Study, trial: FrozenTrial) -> None:
+        best = _best_value(study)
+        log.info("job %d: trial %d %s (value %s); best so far %s", job_id, trial.number,
+                 trial.state.name.lower(), trial.value, best)
+        job = self.load(job_id)
+        progress = dict((job.progress if job else None) or {})
+        progress.update({"best_value": best, "last_trial": trial.number,
+                         "last_state": trial.state.name.lower()})
+        self.write_progress(job_id, progress)
+
+
+def _coalesce_now() -> Any:
+    return func.coalesce(Job.started_at, utcnow())
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    try:
+        return float(study.best_value)
+    except ValueError:  # no complete trial yet
+        return None
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,86 @@
+"""Objectives a worker can run: the built-in `image-classification` and any registered by the
+Python entry-point group `hpadvisor.objectives`.
+
+An objective is a callable taking a `TrialContext` and returning the value to maximise. It
+reports per-epoch values through `ctx.report`, which feeds Optuna's pruner and records the
+curves on the trial; raising from it (pruning, cancellation) stops the trial.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import optuna
+
+from worker.schemas import BUILTIN_OBJECTIVE
+
+ENTRY_POINT_GROUP = "hpadvisor.objectives"
+CURVES_ATTR = "curves"
+CONFIG_ATTR = "config"
+
+
+@dataclass
+class TrialContext:
+    """What an objective needs for one trial, and the `report` hook back to the worker."""
+
+    trial: optuna.Trial
+    config: dict[str, Any]
+    dataset: str
+    model: str
+    device: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+    on_epoch: Callable[[int, int, float], None] | None = None
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+    def report(self, epoch: int, value: float, *, epochs: int | None = None,
+               **metrics: float) -> None:
+        """Record epoch `epoch` (1-based): `value` goes to Optuna's pruner, metrics (train and
+        validation accuracy and loss) to the trial's curves. Raises TrialPruned when the pruner
+        says so, or whatever `on_epoch` raises (the job was cancelled)."""
+        for name, metric in {"val_accuracy": value, **metrics}.items():
+            self.curves.setdefault(name, []).append(float(metric))
+        self.trial.report(value, epoch)
+        self.trial.set_user_attr(CURVES_ATTR, self.curves)
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, epochs or int(self.config.get("epochs", 0)), value)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} with {value:.4f}")
+
+
+Objective = Callable[[TrialContext], float]
+
+
+def image_classification(ctx: TrialContext) -> float:
+    """Train the trial runner's model on the registered data set with `ctx.config`."""
+    from worker.trainer import EpochResult, run_trial  # torch: imported by workers only
+
+    def report(result: EpochResult) -> None:
+        ctx.report(result.epoch, result.val_accuracy, epochs=result.epochs,
+                   train_accuracy=result.train_accuracy, train_loss=result.train_loss,
+                   val_loss=result.val_loss)
+
+    result = run_trial(ctx.config, ctx.dataset, ctx.model, device=ctx.device, seed=ctx.seed,
+                       threads=ctx.threads, report=report)
+    return float(result.val_accuracy)
+
+
+@functools.cache
+def registered_objectives() -> dict[str, Objective]:
+    """The built-in objective and every `hpadvisor.objectives` entry point, by name."""
+    found: dict[str, Objective] = {BUILTIN_OBJECTIVE: image_classification}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found[point.name] = point.load()
+    return found
+
+
+def get_objective(name: str) -> Objective:
+    objectives = registered_objectives()
+    if name not in objectives:
+        raise KeyError(f"objective {name!r} is not registered on this worker; it offers "
+                       f"{', '.join(sorted(objectives))}")
+    return objectives[name]

@@ -1,0 +1,148 @@
+"""Finishing a job: its final state, the result (best trial and its diagnosis, the advisor's
+rank, parameter importances) and the evidence record later recommendations learn from.
+
+Reads every trial of the study once, when the job ends; never per trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from advisor import diagnose
+from advisor.calibration import CATEGORICAL_KEYS, LINEAR_KEYS, LOG_KEYS
+from advisor.schemas import EvidenceProfile, EvidenceRecord
+from worker import registry
+from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
+from worker.objectives import CONFIG_ATTR, CURVES_ATTR
+from worker.store.evidence import Evidence
+from worker.store.models import Job, utcnow
+
+log = logging.getLogger("hpadvisor.worker")
+UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
+
+
+def finish_if_done(sessions: sessionmaker[Session], study: optuna.Study, job_id: int) -> bool:
+    """Finish the job when no trial is left to claim or run; exactly one worker does it."""
+    with sessions() as session:
+        job = session.get(Job, job_id)
+    if job is None or job.state not in ("queued", "running"):
+        return False
+    timed_out = (job.timeout_s is not None and job.started_at is not None and
+                 (utcnow() - job.started_at).total_seconds() >= job.timeout_s)
+    budget_spent = job.trials_claimed >= job.n_trials + job.retries
+    if not (budget_spent or timed_out) or study.get_trials(deepcopy=False, states=UNFINISHED):
+        return False
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    state = "succeeded" if complete else "failed"
+    with sessions.begin() as session:
+        won = session.execute(
+            update(Job).where(Job.id == job_id, Job.state.in_(("queued", "running")))
+            .values(state=state, finished_at=utcnow(),
+                    error=None if complete else _failure_reason(trials))).rowcount == 1
+    if not won:
+        return False
+    result = summarise(study, job, trials, complete, timed_out)
+    with sessions.begin() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(result=result))
+        evidence = evidence_record(session, job, complete, result)
+        if evidence is not None:
+            session.add(Evidence.from_record(evidence))
+    log.info("job %d %s: best %s, advisor rank %s of %s", job_id, state,
+             result.get("best", {}).get("value"), result["advisor"].get("rank"),
+             len(complete))
+    return True
+
+
+def _failure_reason(trials: list[FrozenTrial]) -> str:
+    reasons = [t.system_attrs.get("fail_reason") for t in trials if t.state == TrialState.FAIL]
+    last = next((r for r in reversed(reasons) if r), None)
+    return f"no trial completed; last failure: {last}" if last else "no trial completed"
+
+
+def _advisor_trial(trials: list[FrozenTrial]) -> FrozenTrial | None:
+    mine = [t for t in trials if t.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE]
+    finished = [t for t in mine if t.state == TrialState.COMPLETE]
+    return (finished or mine or [None])[-1]
+
+
+def _importances(study: optuna.Study, complete: list[FrozenTrial]) -> dict[str, float]:
+    if len(complete) < 3 or not complete[0].params:
+        return {}
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (RuntimeError, ValueError) as error:  # e.g. every trial had the same parameters
+        log.info("no importances: %s", error)
+        return {}
+
+
+def summarise(study: optuna.Study, job: Job, trials: list[FrozenTrial],
+              complete: list[FrozenTrial], timed_out: bool) -> dict[str, Any]:
+    counts = {state.name.lower(): sum(t.state == state for t in trials)
+              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    result: dict[str, Any] = {"counts": counts, "timed_out": timed_out,
+                              "importances": _importances(study, complete), "advisor": {}}
+    mine = _advisor_trial(trials)
+    if mine is not None:
+        advisor: dict[str, Any] = {"trial_number": mine.number, "state": mine.state.name.lower(),
+                                   "value": mine.value, "params": mine.params}
+        if mine.state == TrialState.COMPLETE and mine.value is not None:
+            better = sum(1 for t in complete if (t.value or 0.0) > mine.value)
+            advisor["rank"] = 1 + better
+            advisor["percentile"] = round(100 * (1 - better / len(complete)), 1)
+        result["advisor"] = advisor
+    if complete:
+        best = max(complete, key=lambda t: (float(t.value or 0.0), -t.number))
+        result["best"] = {"trial_number": best.number, "value": best.value,
+                          "params": best.params, "config": best.user_attrs.get(CONFIG_ATTR)}
+        curves = best.user_attrs.get(CURVES_ATTR)
+        if curves and curves.get("train_accuracy") and curves.get("val_accuracy"):
+            diagnosis = diagnose({"train_accuracy": curves["train_accuracy"],
+                                  "val_accuracy": curves["val_accuracy"],
+                                  "train_loss": curves.get("train_loss"),
+                                  "val_loss": curves.get("val_loss"),
+                                  "config": best.user_attrs.get(CONFIG_ATTR) or {}})
+            result["diagnosis"] = diagnosis.model_dump(mode="json")
+    return result
+
+
+def evidence_record(session: Session, job: Job, complete: list[FrozenTrial],
+                    result: dict[str, Any]) -> EvidenceRecord | None:
+    """What this study says about the advice, as plain data (None without a comparison)."""
+    best, advisor = result.get("best"), result.get("advisor", {})
+    if not best or advisor.get("rank") is None:
+        return None
+    rec = job.recommendation
+    values = rec["hyperparameters"]
+    dims = {d["key"]: d for d in job.search_space}
+    advised = {k: d["default"] for k, d in dims.items()}
+    best_params = best["params"]
+    log_ratios = {k: math.log(best_params[k] / advised[k]) for k in LOG_KEYS
+                  if k in best_params and advised.get(k)}
+    differences = {k: float(best_params[k]) - float(advised[k]) for k in LINEAR_KEYS
+                   if k in best_params and advised.get(k) is not None}
+    wins = {k: best_params[k] for k in CATEGORICAL_KEYS
+            if k in best_params and best_params[k] != advised.get(k)}
+    data = registry.find_dataset(session, job.dataset)
+    profile = EvidenceProfile(
+        model_family=rec.get("model_family"), params_millions=rec["params_millions"],
+        num_train_images=data.num_train if data else 1, num_classes=data.num_classes if data
+        else 2, image_size=data.image_size if data else 32,
+        batch_size=int(values["batch_size"]), epochs=int(values["epochs"]),
+        optimizer=str(values["optimizer"]),
+        pretrained=bool(job.request.get("training", {}).get("pretrained", False)))
+    return EvidenceRecord(
+        job_id=job.id, profile=profile, advised=advised, best=best_params,
+        advised_value=advisor.get("value"), best_value=best["value"],
+        advisor_rank=advisor["rank"], advisor_percentile=advisor.get("percentile"),
+        n_complete=len(complete), log_ratios=log_ratios, differences=differences,
+        categorical_wins=wins, importances=result.get("importances", {}))
+
+
