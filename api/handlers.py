@@ -8,10 +8,13 @@ faults answer 500 (or 503 when the database is unreachable) without a traceback.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
@@ -27,6 +30,23 @@ def problem(status: int, loc: Sequence[str | int], msg: str, type_: str = "value
     if suggestions:
         item["ctx"] = {"suggestions": list(suggestions)}
     return JSONResponse({"detail": [item]}, status_code=status)
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats (a client may send 1e400) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+async def _validation(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's own 422, made safe for inputs that strict JSON cannot hold."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": _finite(jsonable_encoder(error.errors()))}, status_code=422)
 
 
 async def _advisor_input(request: Request, error: Exception) -> JSONResponse:
@@ -59,6 +79,7 @@ async def _internal(request: Request, error: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AdvisorInputError, _advisor_input)
     app.add_exception_handler(FieldError, _field)
     app.add_exception_handler(JobNotFound, _not_found)

@@ -22,6 +22,16 @@ from api.errors import UsageError
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 DATASET_FLAGS = ("num_images", "num_classes", "image_size")
+#: The service's field names as this command line spells them, for its error messages.
+FLAGS = {
+    "objective": "--objective", "dataset": "--dataset", "n_trials": "--trials",
+    "timeout_s": "--timeout", "sampler": "--sampler", "pruner": "--pruner", "seed": "--seed",
+    "tune": "--tune", "model.name": "--model", "model.params_millions": "--params-m",
+    "model.family": "--family", "training.batch_size": "--batch-size",
+    "training.num_gpus": "--num-gpus", "training.epochs": "--epochs", "training.goal": "--goal",
+    "training.optimizer": "--optimizer", "training.augmentation": "--augmentation",
+    "authorization": "--api-key", "job_id": "ID", "state": "--state", "limit": "--limit",
+}
 
 
 class Unreachable(Exception):
@@ -162,8 +172,8 @@ def describe_problem(body: Any) -> str:
     parts = []
     for item in detail:
         loc = [str(p) for p in item.get("loc", [])]
-        field = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
-        parts.append(f"{field or 'request'}: {item.get('msg', '')}")
+        field = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
+        parts.append(f"{FLAGS.get(field, field) or 'request'}: {item.get('msg', '')}")
     return "; ".join(parts)
 
 
