@@ -209,7 +209,8 @@ def _detail(job: Job, storage: BaseStorage) -> JobDetail:
         request=job.request, recommendation=Recommendation.model_validate(job.recommendation),
         search_space=space, trials=counts, trials_done=counts.done, best=_best(completed),
         advisor=_advisor(space, trials, completed), started_at=job.started_at,
-        finished_at=job.finished_at, worker=job.worker, heartbeat_at=job.heartbeat_at)
+        finished_at=job.finished_at, worker=job.worker, heartbeat_at=job.heartbeat_at,
+        result=job.result)
 
 
 def _trial_view(trial: FrozenTrial) -> TrialView:

@@ -127,6 +127,12 @@ class JobDetail(JobSummary):
     finished_at: datetime | None = None
     worker: str | None = None
     heartbeat_at: datetime | None = None
+    result: dict[str, Any] | None = Field(
+        default=None, description="Written by the worker when the study ends: the best "
+        "configuration, the advisor's rank and where the best values lay.")
+    result: dict[str, Any] | None = Field(
+        default=None, description="Written when the job ends: counts, the best trial with its "
+        "configuration and diagnosis, the advisor's trial and rank, parameter importances.")
 
 
 class TrialView(BaseModel):

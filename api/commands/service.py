@@ -242,10 +242,12 @@ def _best(job: dict[str, Any]) -> str:
 
 
 def progress_line(job: dict[str, Any]) -> str:
-    """`job 3  running  trial 5/20  epoch 7/15  best 0.9812 (trial 3)`."""
+    """`job 3  running    trial 5/20 (4 done)  epoch 7/15  best 0.9812 (trial 3)`."""
     progress = job.get("progress") or {}
     done = job.get("trials_done", progress.get("trials_done", progress.get("trial", 0)))
     parts = [f"job {job['id']}", f"{job['state']:<9}", f"trial {done}/{job['n_trials']}"]
+    if job["state"] == "running" and isinstance(progress.get("trial"), int):
+        parts[-1] = f"trial {progress['trial']}/{job['n_trials']} ({done} done)"
     if job["state"] == "running" and progress.get("epoch") is not None:
         epochs = progress.get("epochs")
         parts.append(f"epoch {progress['epoch']}" + (f"/{epochs}" if epochs else ""))
