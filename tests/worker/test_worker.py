@@ -1,0 +1,134 @@
+"""Workers as real processes: jobs submitted over HTTP, run by `hpadvisor worker` subprocesses.
+
+The built-in objective trains a real model on digits (tiny: small_cnn, 2 epochs); the others
+use the registered test objective `quick` (tests/worker/plugins) so that the coordination tests
+stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import BACKENDS, fresh_database, run_server
+
+PLUGINS = Path(__file__).parent / "plugins"
+pytestmark = pytest.mark.slow
+
+
+def start_worker(url: str, directory: Path, *extra: str, **env: str) -> subprocess.Popen[bytes]:
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(PLUGINS), os.environ.get("PYTHONPATH", "")]), **env}
+    log = (directory / f"worker-{time.monotonic_ns()}.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--database-url", url,
+                             "--threads", "1", "--poll", "0.2", *extra], cwd=directory,
+                            env=environ, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_all(workers: list[subprocess.Popen[bytes]], timeout: float = 240) -> None:
+    for worker in workers:
+        assert worker.wait(timeout=timeout) == 0
+
+
+def study(url: str, job_id: int) -> optuna.Study:
+    return optuna.load_study(study_name=f"hpadvisor-job-{job_id}", storage=url)
+
+
+def submit(server, **body) -> dict:
+    model = ({"name": "small_cnn"} if body.get("objective", "image-classification") ==
+             "image-classification" else {"name": "toy", "params_millions": 0.1})
+    payload = {"dataset": "digits", "model": model,
+               "training": {"batch_size": 128, "epochs": 3}, "n_trials": 4, "seed": 0, **body}
+    with server.client() as client:
+        response = client.post("/v1/jobs", json=payload)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(params=BACKENDS)
+def stack(request, tmp_path):
+    """A database and the API on it, with the test objective offered by a worker host."""
+    with fresh_database(request.param, tmp_path) as url:
+        # A worker records what it offers (the test objective) before jobs can name it.
+        offer = start_worker(url, tmp_path, "--once")
+        wait_all([offer])
+        with run_server(url, tmp_path) as server:
+            yield server, url, tmp_path
+
+
+def test_digits_job_runs_to_success_with_advisor_first(stack):
+    server, url, directory = stack
+    job = submit(server, n_trials=3, training={"batch_size": 128, "epochs": 2})
+    wait_all([start_worker(url, directory, "--once")])
+    with server.client() as client:
+        detail = client.get(f"/v1/jobs/{job['id']}").json()
+    assert detail["state"] == "succeeded", detail
+    trials = study(url, job["id"]).trials
+    assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 3
+    advised = {d["key"]: d["default"] for d in job["search_space"]}
+    assert trials[0].params == pytest.approx(advised)
+    assert trials[0].user_attrs["hpadvisor_role"] == "advisor"
+    assert set(trials[0].user_attrs["curves"]) >= {"train_accuracy", "val_accuracy"}
+    result = detail["result"]
+    assert result["advisor"]["trial_number"] == 0
+    assert result["diagnosis"]["state"] in ("overfitting", "underfitting", "healthy",
+                                            "diverging", "not_converged")
+
+
+def test_two_workers_share_one_job_and_run_exactly_n_trials(stack):
+    server, url, directory = stack
+    job = submit(server, objective="quick", n_trials=12, pruner="none",
+                 training={"batch_size": 128, "epochs": 3})
+    workers = [start_worker(url, directory, "--once", HPADVISOR_TEST_EPOCH_S="0.05")
+               for _ in range(2)]
+    wait_all(workers)
+    trials = study(url, job["id"]).trials
+    assert len(trials) == 12
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert sum(t.user_attrs.get("hpadvisor_role") == "advisor" for t in trials) == 1
+    with server.client() as client:
+        assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+
+
+def test_pruned_trials_appear_as_pruned(stack):
+    server, url, directory = stack
+    job = submit(server, objective="quick", n_trials=10, sampler="random", pruner="median",
+                 training={"batch_size": 128, "epochs": 6})
+    wait_all([start_worker(url, directory, "--once")])
+    with server.client() as client:
+        page = client.get(f"/v1/jobs/{job['id']}/trials", params={"limit": 50}).json()
+    states = [t["state"] for t in page["items"]]
+    assert len(states) == 10 and "pruned" in states
+
+
+def test_killed_worker_trial_is_failed_and_retried_by_another(stack):
+    server, url, directory = stack
+    job = submit(server, objective="quick", n_trials=3, pruner="none",
+                 training={"batch_size": 128, "epochs": 4})
+    fast_heartbeat = {"HPADVISOR_HEARTBEAT_S": "1", "HPADVISOR_GRACE_S": "3",
+                      "HPADVISOR_TEST_EPOCH_S": "0.5"}
+    victim = start_worker(url, directory, **fast_heartbeat)
+    deadline = time.monotonic() + 60
+    while not study(url, job["id"]).get_trials(states=(TrialState.RUNNING,)):
+        assert time.monotonic() < deadline, "the first worker never started a trial"
+        time.sleep(0.2)
+    time.sleep(0.6)  # mid-trial
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    wait_all([start_worker(url, directory, "--once", **fast_heartbeat)])
+    trials = study(url, job["id"]).trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(failed) == 1 and len(complete) == 3
+    retried = [t for t in complete if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert retried and retried[0].params == failed[0].params
+    with server.client() as client:
+        assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "succeeded"
