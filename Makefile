@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`.
 # Both install into .venv first; when everything is installed already that takes a second.
 
+SHELL   := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
@@ -21,7 +22,12 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# The API on $(HOST):$(PORT) and one worker beside it, both on the SQLite file
+# ./hpadvisor.db (HPADVISOR_DATABASE_URL to change it); Ctrl-C stops both.
 run: install
+	$(VENV)/bin/hpadvisor db upgrade
+	$(VENV)/bin/hpadvisor worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/hpadvisor serve --host $(HOST) --port $(PORT)
 
 lint: install

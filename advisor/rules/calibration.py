@@ -74,8 +74,8 @@ class ScheduleCalibration(Rule):
     sources = (src.LEARNING_RATE, src.LR_DECAY)
     example = ({**_REQUEST, "evidence": [
         {**_EVIDENCE, "job_id": job, "log_ratios": {},
-         "categorical_wins": {"lr_schedule": "cosine"}} for job in (1, 2, 3)]},
-        {"lr_schedule": "cosine"})
+         "categorical_wins": {"lr_schedule": "piecewise"}} for job in (1, 2, 3)]},
+        {"lr_schedule": "piecewise"})
 
     def applies(self, ctx: Context) -> bool:
         return len(ctx.evidence) >= calibration.MIN_FLIP_STUDIES

@@ -11,6 +11,9 @@ from advisor.rules._registry import register
 
 #: Epochs below which the guidance's cosine decay leaves too few epochs at a small rate.
 COSINE_MIN_EPOCHS = 150
+#: Below this, piecewise segments are too short to train at each rate (a tuning trial of a few
+#: epochs would spend most of its steps at 1/10 or 1/100 of the rate); decay smoothly instead.
+PIECEWISE_MIN_EPOCHS = 30
 #: Total batch size from which the guidance recommends warmup for SGD-style optimizers.
 WARMUP_BATCH = 1024
 WARMUP_EPOCHS = 5
@@ -90,7 +93,8 @@ class ScheduleByOptimizerAndEpochs(Rule):
     summary = (
         "Cosine decay keeps the rate high for longer and ends more accurate, but needs long "
         "training (about 200 epochs); shorter SGD runs do better with piecewise decay (divide by "
-        "10 every 30 of 120 epochs). RMSProp's lineage decays exponentially (0.97 every 2.4 "
+        "10 every 30 of 120 epochs), and runs under 30 epochs, too short for steps, decay by "
+        "cosine. RMSProp's lineage decays exponentially (0.97 every 2.4 "
         "epochs); AdamW and LAMB use cosine."
     )
     sources = (src.LR_DECAY, src.BAG_COSINE, src.SURVEY_COSINE)
@@ -116,6 +120,11 @@ class ScheduleByOptimizerAndEpochs(Rule):
             yield Decision("lr_schedule", "cosine", f"{epochs} epochs is long enough for cosine "
                            f"decay (it pays from about {COSINE_MIN_EPOCHS}-200 epochs), which "
                            "ends more accurate than piecewise decay and needs no milestones")
+            yield Decision("lr_schedule_params", {}, "cosine needs no parameters")
+        elif epochs < PIECEWISE_MIN_EPOCHS:
+            yield Decision("lr_schedule", "cosine", f"{epochs} epochs is too short for piecewise "
+                           "steps (each segment would last a few epochs and most steps would "
+                           "run at 1/10 of the rate or less); cosine decays smoothly, per step")
             yield Decision("lr_schedule_params", {}, "cosine needs no parameters")
         else:
             milestones = piecewise_milestones(epochs)

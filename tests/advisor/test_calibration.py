@@ -69,12 +69,12 @@ def test_dissimilar_evidence_changes_nothing(profile):
 
 
 def test_schedule_flips_only_on_strong_evidence():
-    wins = {"categorical_wins": {"lr_schedule": "cosine"}}
+    wins = {"categorical_wins": {"lr_schedule": "piecewise"}}
     two = recommend(REQUEST, [record(i, **wins) for i in (1, 2)])
-    assert two.hyperparameters["lr_schedule"] == "piecewise"
+    assert two.hyperparameters["lr_schedule"] == "cosine"
     three = recommend(REQUEST, [record(i, **wins) for i in (1, 2, 3)])
-    assert three.hyperparameters["lr_schedule"] == "cosine"
-    assert three.hyperparameters["lr_schedule_params"] == {}
+    assert three.hyperparameters["lr_schedule"] == "piecewise"
+    assert three.hyperparameters["lr_schedule_params"]["milestones"] == [5, 10]
 
 
 def test_search_space_shifts_and_narrows_with_evidence():

@@ -285,3 +285,9 @@ def test_search_space_is_centred_on_the_advice_and_wider_for_small_data():
     lr_small = next(d for d in small.search_space if d.key == "learning_rate")
     assert lr_big.low < lr_big.default < lr_big.high and lr_big.log
     assert lr_small.high / lr_small.default > lr_big.high / lr_big.default
+
+
+def test_short_tuning_runs_decay_by_cosine_not_steps():
+    rec = recommend({"model": {"name": "resnet50"}, "training": {"epochs": 15}})
+    assert rec.hyperparameters["lr_schedule"] == "cosine"
+    assert "too short for piecewise" in rec.explanation("lr_schedule").reason
