@@ -5,14 +5,17 @@ The same check as bench/recipe_agreement.py, with floors a regression would brea
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "bench"))
-
-from recipe_agreement import RECIPES, agreement  # noqa: E402
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "recipe_agreement.py"
+# Loaded from its file: putting bench/ on sys.path would let bench/api.py shadow the api package.
+spec = importlib.util.spec_from_file_location("recipe_agreement", BENCH)
+assert spec is not None and spec.loader is not None
+recipe_agreement = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(recipe_agreement)
+RECIPES, agreement = recipe_agreement.RECIPES, recipe_agreement.agreement
 
 
 def test_advisor_agrees_with_published_recipes():
