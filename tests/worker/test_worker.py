@@ -16,9 +16,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from conftest import BACKENDS, fresh_database, run_server
+from optuna.trial import TrialState
 
 PLUGINS = Path(__file__).parent / "plugins"
 pytestmark = pytest.mark.slow
