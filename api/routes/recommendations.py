@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from advisor import Recommendation, recommend
+from advisor import Recommendation
+from api.cache import recommendation_json
 from api.deps import RequireKey
 from api.schemas import RecommendationBody
 
@@ -15,5 +16,4 @@ router = APIRouter(prefix="/v1", tags=["advisor"])
              responses={422: {"description": "Unknown model (lists close names) or bad field"}})
 async def create_recommendation(body: RecommendationBody) -> Response:
     """Explained, sourced hyperparameters and the region worth tuning around them."""
-    recommendation = recommend(body)
-    return Response(recommendation.model_dump_json(), media_type="application/json")
+    return Response(recommendation_json(body, body.use_evidence), media_type="application/json")

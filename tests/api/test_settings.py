@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security import key_matches
@@ -38,7 +39,13 @@ def test_without_keys_mutating_endpoints_are_open(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'open.db'}"
     upgrade(url)
     app = create_app(Settings(database_url=url, warm_trainer=False))
-    with TestClient(app) as http:
-        created = http.post("/v1/jobs", json={"dataset": "digits", "model": {"name": "small_cnn"}})
-        assert created.status_code == 201, created.text
-        assert http.post(f"/v1/jobs/{created.json()['id']}/cancel").status_code == 200
+
+    async def scenario() -> tuple[int, int]:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            created = await http.post("/v1/jobs", json={"dataset": "digits",
+                                                        "model": {"name": "small_cnn"}})
+            cancelled = await http.post(f"/v1/jobs/{created.json()['id']}/cancel")
+            return created.status_code, cancelled.status_code
+
+    assert asyncio.run(scenario()) == (201, 200)
