@@ -41,10 +41,11 @@ def similar(record: EvidenceRecord, request: RecommendationRequest, model: Model
 
 @dataclass(frozen=True)
 class Shift:
-    """How the evidence moves one key: the factor (log keys) or offset (linear keys)."""
+    """How the evidence moves one key: the factor (log keys) or offset (linear keys). `raw` is
+    None when the studies disagree on the direction (the value is then kept)."""
 
     key: str
-    raw: float
+    raw: float | None
     applied: float
     jobs: tuple[str, ...]
     log: bool
@@ -52,6 +53,12 @@ class Shift:
     def describe(self, before: float, after: float) -> str:
         n = len(self.jobs)
         jobs = ", ".join(self.jobs)
+        studies = f"{n} similar finished stud{'y' if n == 1 else 'ies'} (jobs {jobs})"
+        if self.raw is None:
+            return (f"{studies} disagree on which way to move it, so it stays at "
+                    f"{before:.3g}")
+        if self.applied == 0:
+            return f"{studies} found the best value at the advice: {before:.3g} confirmed"
         if self.log:
             return (f"calibrated by {n} similar finished stud{'y' if n == 1 else 'ies'} "
                     f"(jobs {jobs}): their best values were {math.exp(self.raw):.3g}x the "
@@ -70,7 +77,7 @@ def _agreeing_mean(samples: Sequence[float]) -> float | None:
     if n == 1:
         return mean
     spread = math.sqrt(sum((s - mean) ** 2 for s in samples) / (n - 1))
-    return mean if abs(mean) > spread / math.sqrt(n) else None
+    return mean if spread == 0 or abs(mean) > spread / math.sqrt(n) else None
 
 
 def numeric_shifts(records: Sequence[EvidenceRecord]) -> dict[str, Shift]:
@@ -81,12 +88,13 @@ def numeric_shifts(records: Sequence[EvidenceRecord]) -> dict[str, Shift]:
             continue
         samples = [r.log_ratios[key] if log else r.differences[key] for r in used]
         mean = _agreeing_mean(samples)
-        if mean is None or mean == 0:
+        jobs = tuple(str(r.job_id) for r in used)
+        if mean is None:
+            shifts[key] = Shift(key, None, 0.0, jobs, log)
             continue
         shrunk = mean * len(used) / (len(used) + PRIOR_STUDIES)
         bound = math.log(MAX_FACTOR) if log else MAX_SHIFT
-        applied = max(-bound, min(bound, shrunk))
-        shifts[key] = Shift(key, mean, applied, tuple(str(r.job_id) for r in used), log)
+        shifts[key] = Shift(key, mean, max(-bound, min(bound, shrunk)), jobs, log)
     return shifts
 
 

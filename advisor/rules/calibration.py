@@ -50,8 +50,7 @@ class NumericCalibration(Rule):
                 after = round_sig(before * math.exp(shift.applied))
             else:
                 after = round(max(0.0, before + shift.applied), 3)
-            if after != before:
-                yield Decision(key, after, shift.describe(before, after))
+            yield Decision(key, after, shift.describe(before, after))
 
 
 def schedule_params(schedule: str, epochs: int) -> dict[str, object]:

@@ -84,3 +84,16 @@ def test_search_space_shifts_and_narrows_with_evidence():
     informed = lr_dim(recommend(REQUEST, [record(i, 10.0) for i in range(4)]))
     assert informed.default > plain.default
     assert informed.high / informed.low < plain.high / plain.low
+
+
+def test_evidence_that_confirms_the_advice_is_cited_without_change():
+    rec = recommend(REQUEST, [record(3, 1.0), record(4, 1.0)])
+    assert rec.hyperparameters == recommend(REQUEST).hyperparameters
+    explanation = rec.explanation("learning_rate")
+    assert "jobs 3, 4" in explanation.reason and "confirmed" in explanation.reason
+
+
+def test_conflicting_evidence_is_cited_as_disagreeing():
+    reason = recommend(REQUEST, [record(1, 10.0), record(2, 0.1)]).explanation(
+        "learning_rate").reason
+    assert "disagree" in reason
