@@ -128,9 +128,6 @@ class JobDetail(JobSummary):
     worker: str | None = None
     heartbeat_at: datetime | None = None
     result: dict[str, Any] | None = Field(
-        default=None, description="Written by the worker when the study ends: the best "
-        "configuration, the advisor's rank and where the best values lay.")
-    result: dict[str, Any] | None = Field(
         default=None, description="Written when the job ends: counts, the best trial with its "
         "configuration and diagnosis, the advisor's trial and rank, parameter importances.")
 
