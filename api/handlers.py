@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from advisor import AdvisorInputError
 from worker.errors import FieldError, JobConflict, JobNotFound
+from worker.evidence import EvidenceNotFound
 
 log = logging.getLogger("hpadvisor.api")
 
@@ -64,6 +65,10 @@ async def _not_found(request: Request, error: Exception) -> JSONResponse:
     return problem(404, ("path", "job_id"), str(error), "not_found")
 
 
+async def _evidence_not_found(request: Request, error: Exception) -> JSONResponse:
+    return problem(404, ("path", "evidence_id"), str(error), "not_found")
+
+
 async def _conflict(request: Request, error: Exception) -> JSONResponse:
     return problem(409, ("path", "job_id"), str(error), "conflict")
 
@@ -83,6 +88,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AdvisorInputError, _advisor_input)
     app.add_exception_handler(FieldError, _field)
     app.add_exception_handler(JobNotFound, _not_found)
+    app.add_exception_handler(EvidenceNotFound, _evidence_not_found)
     app.add_exception_handler(JobConflict, _conflict)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(Exception, _internal)

@@ -12,8 +12,8 @@ class RecommendationBody(RecommendationRequest):
     """A training profile, as `advisor.recommend` takes it, plus API options."""
 
     use_evidence: bool = Field(
-        default=False, description="Fold in evidence from finished studies (accepted; "
-        "evidence arrives with a later release and is ignored until then).")
+        default=True, description="Calibrate with evidence from similar finished studies "
+        "(the explanations name them); false gives the rule-based answer alone.")
 
 
 class RuleView(BaseModel):

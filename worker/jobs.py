@@ -20,6 +20,7 @@ from advisor.schemas import DatasetSpec, ModelSpec, SearchDimension
 from advisor.search_space import DEFAULT_TUNED
 from worker import registry
 from worker.errors import FieldError, JobConflict, JobNotFound
+from worker.evidence import evidence_for_job
 from worker.schemas import (
     BUILTIN_OBJECTIVE,
     AdvisorComparison,
@@ -152,7 +153,9 @@ def _job(session: Session, job_id: int) -> Job:
 
 
 def get_job(session: Session, storage: BaseStorage, job_id: int) -> JobDetail:
-    return _detail(_job(session, job_id), storage)
+    detail = _detail(_job(session, job_id), storage)
+    detail.evidence = evidence_for_job(session, job_id)
+    return detail
 
 
 def _trials(storage: BaseStorage, study_name: str | None) -> list[FrozenTrial]:

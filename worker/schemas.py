@@ -11,7 +11,13 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from advisor.schemas import ModelSpec, Recommendation, SearchDimension, TrainingSpec
+from advisor.schemas import (
+    EvidenceRecord,
+    ModelSpec,
+    Recommendation,
+    SearchDimension,
+    TrainingSpec,
+)
 from advisor.search_space import TUNABLE
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -127,6 +133,9 @@ class JobDetail(JobSummary):
     finished_at: datetime | None = None
     worker: str | None = None
     heartbeat_at: datetime | None = None
+    evidence: EvidenceRecord | None = Field(
+        default=None, description="What this finished study told the advisor (see GET "
+        "/v1/evidence); later recommendations for similar profiles use it.")
     result: dict[str, Any] | None = Field(
         default=None, description="Written when the job ends: counts, the best trial with its "
         "configuration and diagnosis, the advisor's trial and rank, parameter importances.")

@@ -3,6 +3,6 @@
 
 from types import ModuleType
 
-from api.commands import advice, service, worker
+from api.commands import advice, evidence, service, worker
 
-COMMAND_MODULES: list[ModuleType] = [advice, service, worker]
+COMMAND_MODULES: list[ModuleType] = [advice, service, worker, evidence]

@@ -2,13 +2,14 @@
 
 from fastapi import APIRouter
 
-from api.routes import catalog, diagnoses, health, jobs, recommendations, registry
+from api.routes import catalog, diagnoses, evidence, health, jobs, recommendations, registry
 
 ROUTERS: list[APIRouter] = [
     recommendations.router,
     diagnoses.router,
     catalog.router,
     jobs.router,
+    evidence.router,
     registry.router,
     health.router,
 ]

@@ -7,49 +7,15 @@ stay fast.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import optuna
 import pytest
 from conftest import BACKENDS, fresh_database, run_server
 from optuna.trial import TrialState
+from processes import start_worker, study, submit, wait_all
 
-PLUGINS = Path(__file__).parent / "plugins"
 pytestmark = pytest.mark.slow
-
-
-def start_worker(url: str, directory: Path, *extra: str, **env: str) -> subprocess.Popen[bytes]:
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(PLUGINS), os.environ.get("PYTHONPATH", "")]), **env}
-    log = (directory / f"worker-{time.monotonic_ns()}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--database-url", url,
-                             "--threads", "1", "--poll", "0.2", *extra], cwd=directory,
-                            env=environ, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_all(workers: list[subprocess.Popen[bytes]], timeout: float = 240) -> None:
-    for worker in workers:
-        assert worker.wait(timeout=timeout) == 0
-
-
-def study(url: str, job_id: int) -> optuna.Study:
-    return optuna.load_study(study_name=f"hpadvisor-job-{job_id}", storage=url)
-
-
-def submit(server, **body) -> dict:
-    model = ({"name": "small_cnn"} if body.get("objective", "image-classification") ==
-             "image-classification" else {"name": "toy", "params_millions": 0.1})
-    payload = {"dataset": "digits", "model": model,
-               "training": {"batch_size": 128, "epochs": 3}, "n_trials": 4, "seed": 0, **body}
-    with server.client() as client:
-        response = client.post("/v1/jobs", json=payload)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 @pytest.fixture(params=BACKENDS)
