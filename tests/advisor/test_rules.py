@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,21 @@ from advisor import HYPERPARAMETER_KEYS, AdvisorInputError, recommend
 from advisor.rules import ADVICE, RULES
 from advisor.schemas import Recommendation
 from advisor.sources import ALL_SECTIONS, DOCUMENTS
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def guidance_dir() -> Path:
+    """The guidance the rules cite: shared/guidance beside the checkout (as in CI), or
+    HPADVISOR_GUIDANCE_DIR."""
+    candidates = [os.environ.get("HPADVISOR_GUIDANCE_DIR", ""), REPO.parent / "shared/guidance",
+                  "/work/shared/guidance"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    pytest.fail("guidance documents not found: set HPADVISOR_GUIDANCE_DIR")
 
 
 def values(request: dict) -> dict:
