@@ -6,8 +6,8 @@ Run it with `hpadvisor serve`, or ``uvicorn api.app:app_from_env --factory``.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -24,7 +24,7 @@ jobs that test them. Mutating endpoints need `Authorization: Bearer <key>` when 
 API keys (`HPADVISOR_API_KEYS`)."""
 
 
-def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LiveServer
+from servers import LiveServer
 
 from advisor import HYPERPARAMETER_KEYS
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LiveServer, free_port
+from servers import LiveServer, free_port
 
 # The command line talks HTTP only, so one backend is enough (the server tests cover both).
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("live_server", ["sqlite"], indirect=True)]

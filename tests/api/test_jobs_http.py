@@ -6,7 +6,7 @@ from typing import Any
 
 import optuna
 import pytest
-from conftest import LiveServer
+from servers import LiveServer
 
 pytestmark = pytest.mark.slow
 
