@@ -11,9 +11,9 @@ import signal
 import time
 
 import pytest
-from conftest import BACKENDS, fresh_database, run_server
 from optuna.trial import TrialState
 from processes import start_worker, study, submit, wait_all
+from servers import BACKENDS, fresh_database, run_server
 
 pytestmark = pytest.mark.slow
 
