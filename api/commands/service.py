@@ -257,6 +257,35 @@ def progress_line(job: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _params(params: dict[str, Any]) -> str:
+    return "  ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                     for key, value in params.items())
+
+
+def job_report(job: dict[str, Any]) -> str:
+    """The finished job's outcome: best trial, the advisor's rank, the best trial's diagnosis."""
+    result = job.get("result") or {}
+    lines = []
+    best = result.get("best")
+    if best:
+        lines.append(f"best trial {best['trial_number']}: {best['value']:.4f}  "
+                     f"{_params(best.get('params') or {})}")
+    advisor = result.get("advisor") or {}
+    if advisor.get("rank") is not None:
+        lines.append(f"advisor's configuration (trial {advisor['trial_number']}): "
+                     f"{advisor['value']:.4f}, rank {advisor['rank']} of "
+                     f"{result['counts']['complete']} ({advisor['percentile']:g}th percentile)")
+    elif advisor:
+        lines.append(f"advisor's configuration (trial {advisor['trial_number']}): "
+                     f"{advisor['state']}")
+    diagnosis = result.get("diagnosis")
+    if diagnosis:
+        lines.append(f"diagnosis of the best trial: {diagnosis['state']} - "
+                     f"{diagnosis['summary']}")
+        lines += [f"  - {change['action']}" for change in diagnosis["changes"]]
+    return "\n".join(lines)
+
+
 def _show_list(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"limit": args.limit}
     if args.state:
@@ -300,8 +329,11 @@ def run_jobs(args: argparse.Namespace) -> int:
         job = _watch(args, job) if not args.json else _poll(args, job)
     if args.json:
         print(json.dumps(job, indent=2))
-    elif not args.watch:
+        return 0
+    if not args.watch:
         print(progress_line(job))
+    if job["state"] in FINAL_STATES and job.get("result"):
+        print(job_report(job))
     return 0
 
 

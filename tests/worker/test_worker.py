@@ -8,6 +8,8 @@ stay fast.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -44,6 +46,13 @@ def test_digits_job_runs_to_success_with_advisor_first(stack):
     assert set(trials[0].user_attrs["curves"]) >= {"train_accuracy", "val_accuracy"}
     result = detail["result"]
     assert result["advisor"]["trial_number"] == 0
+    watched = subprocess.run(
+        [sys.executable, "-m", "api.cli", "jobs", str(job["id"]), "--watch", "--url",
+         server.url], capture_output=True, text=True, timeout=60)
+    assert watched.returncode == 0, watched.stderr
+    assert "succeeded" in watched.stdout and "best trial" in watched.stdout
+    assert "advisor's configuration (trial 0)" in watched.stdout
+    assert "diagnosis of the best trial" in watched.stdout
     assert result["diagnosis"]["state"] in ("overfitting", "underfitting", "healthy",
                                             "diverging", "not_converged")
 
