@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from api import handlers
-from api.routes import ROUTERS
+from api.routes import ROUTERS, dashboard
 from api.security import BodySizeLimit
 from api.settings import Settings
 from worker import registry
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(dashboard.router)
     handlers.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
