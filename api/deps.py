@@ -1,4 +1,5 @@
-"""Dependencies shared by the routes: a database session per request, Optuna's storage, auth."""
+"""Dependencies shared by the routes: a database session per request, Optuna's storage, the
+evidence cache, auth."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import Depends, Request
 from optuna.storages import BaseStorage
 from sqlalchemy.orm import Session
 
+from api.cache import EvidenceCache
 from api.security import require_api_key
 
 
@@ -18,6 +20,15 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_evidence(request: Request) -> EvidenceCache:
+    """The app's evidence cache (made on first use, over the app's sessions)."""
+    state = request.app.state
+    if getattr(state, "evidence", None) is None:
+        state.evidence = EvidenceCache(state.sessions)
+    cache: EvidenceCache = state.evidence
+    return cache
+
+
 def get_storage(request: Request) -> BaseStorage:
     storage: BaseStorage = request.app.state.storage
     return storage
@@ -25,5 +36,6 @@ def get_storage(request: Request) -> BaseStorage:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 StorageDep = Annotated[BaseStorage, Depends(get_storage)]
+EvidenceDep = Annotated[EvidenceCache, Depends(get_evidence)]
 #: Put on every mutating route: `dependencies=[RequireKey]`.
 RequireKey = Depends(require_api_key)

@@ -5,18 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from advisor import Recommendation
-from api.cache import recommendation_json
-from api.deps import RequireKey, SessionDep
+from api.cache import NO_EVIDENCE, recommendation_json
+from api.deps import EvidenceDep, RequireKey
 from api.schemas import RecommendationBody
-from worker.evidence import recent_records
 
 router = APIRouter(prefix="/v1", tags=["advisor"])
 
 
 @router.post("/recommendations", response_model=Recommendation, dependencies=[RequireKey],
              responses={422: {"description": "Unknown model (lists close names) or bad field"}})
-def create_recommendation(body: RecommendationBody, session: SessionDep) -> Response:
+async def create_recommendation(body: RecommendationBody, evidence: EvidenceDep) -> Response:
     """Explained, sourced hyperparameters and the region worth tuning around them, calibrated
     by similar finished studies unless `use_evidence` is false."""
-    evidence = recent_records(session) if body.use_evidence else []
-    return Response(recommendation_json(body, evidence), media_type="application/json")
+    snapshot = evidence.snapshot() if body.use_evidence else NO_EVIDENCE
+    return Response(recommendation_json(body, snapshot), media_type="application/json")
