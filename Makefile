@@ -35,6 +35,7 @@ lint: install
 	$(VENV)/bin/mypy --strict advisor
 
 test: install lint
+	bash scripts/install-browser.sh
 	env $$(bash scripts/test-services.sh) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
