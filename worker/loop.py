@@ -27,7 +27,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -96,6 +96,8 @@ class Worker:
             url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
             grace_period=GRACE_S, heartbeat_stale_trial_callback=CountedRetry(self.sessions))
         self.stopping = False
+        #: Set by a second SIGTERM: stop the running trial at its next epoch too.
+        self.cancelled_by_signal = False
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -125,12 +127,14 @@ class Worker:
             return False
         self.seed_once(job, study)
         ran = False
-        while not self.stopping and self.within_time(job) and self.claim(job_id):
-            self.run_one_trial(job_id, study)
-            ran = True
-            job = self.load(job_id) or job
-            if job.state not in ACTIVE:
+        while not self.stopping and self.within_time(job):
+            claimed = self.claim(job_id)
+            if claimed is None:
                 break
+            ran = True
+            if self.run_one_trial(claimed, study) not in ACTIVE:
+                break
+            job = claimed
         results.finish_if_done(self.sessions, study, job_id)
         return ran
 
@@ -151,18 +155,28 @@ class Worker:
                                 skip_if_exists=True)
             log.info("job %d: enqueued the advisor's configuration as the first trial", job.id)
 
-    def claim(self, job_id: int) -> bool:
-        """Take one trial of the job's budget, atomically across all workers."""
+    def claim(self, job_id: int) -> Job | None:
+        """Take one trial of the job's budget, atomically across all workers; the job as it
+        stands after the claim, or None when no budget is left."""
         with self.sessions.begin() as session:
-            claimed = session.execute(
+            return session.scalars(
                 update(Job)
                 .where(Job.id == job_id, Job.state.in_(ACTIVE),
                        Job.trials_claimed < Job.n_trials + Job.retries)
                 .values(trials_claimed=Job.trials_claimed + 1, state="running",
                         started_at=_coalesce_now(), worker=self.options.name,
                         heartbeat_at=utcnow())
-            ).rowcount == 1
-        return claimed
+                .returning(Job)
+            ).one_or_none()
+
+    def give_back(self, job_id: int, study: optuna.Study, trial: FrozenTrial) -> None:
+        """A trial stopped by a signal: re-queue its parameters and return its claim."""
+        study.enqueue_trial(trial.params, user_attrs=dict(trial.user_attrs))
+        with self.sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(trials_claimed=Job.trials_claimed - 1))
+        log.info("job %d: trial %d stopped by a signal; its parameters are re-queued", job_id,
+                 trial.number)
 
     def within_time(self, job: Job) -> bool:
         if job.timeout_s is None or job.started_at is None:
@@ -172,39 +186,42 @@ class Worker:
     def write_progress(self, job_id: int, progress: dict[str, Any]) -> str:
         """Store the progress line and return the job's state (to notice cancellation)."""
         with self.sessions.begin() as session:
-            session.execute(update(Job).where(Job.id == job_id)
-                            .values(progress=progress, heartbeat_at=utcnow(),
-                                    worker=self.options.name))
-            return str(session.scalar(select(Job.state).where(Job.id == job_id)))
+            state = session.scalar(update(Job).where(Job.id == job_id)
+                                   .values(progress=progress, heartbeat_at=utcnow(),
+                                           worker=self.options.name)
+                                   .returning(Job.state))
+        return str(state)
 
     # --- one trial ---------------------------------------------------------------------------
 
-    def run_one_trial(self, job_id: int, study: optuna.Study) -> None:
-        job = self.load(job_id)
-        assert job is not None
+    def run_one_trial(self, job: Job, study: optuna.Study) -> str:
+        """Run the trial `job`'s claim paid for; return the job's state afterwards."""
         advised = dict(job.recommendation["hyperparameters"])
         epochs = int(advised.get("epochs", 1))
         dims = tuned_dimensions(job.search_space, job.tune)
         objective_fn = get_objective(job.objective)
         seed = (job.seed or 0) + job.trials_claimed
-        sampler_seed = job.seed if job.sampler == "qmc" else seed
-        study.sampler = make_sampler(job.sampler, sampler_seed)
+        study.sampler = make_sampler(job.sampler, job.seed if job.sampler == "qmc" else seed)
         study.pruner = make_pruner(job.pruner, epochs, job.n_trials)
         best = _best_value(study)
+        progress: dict[str, Any] = {"trial": job.trials_claimed, "n_trials": job.n_trials,
+                                    "best_value": best}
+        state = job.state
 
         def objective(trial: optuna.Trial) -> float:
             config = trial_config(advised, suggest(trial, dims))
             trial.set_user_attr(CONFIG_ATTR, config)
 
             def on_epoch(epoch: int, total: int, value: float) -> None:
-                progress = {"trial": job.trials_claimed, "n_trials": job.n_trials,
-                            "trial_number": trial.number, "epoch": epoch, "epochs": total,
-                            "value": value, "best_value": best}
-                log.info("job %d trial %d/%d epoch %d/%d: val %.4f (best so far %s)", job_id,
+                nonlocal state
+                progress.update(trial_number=trial.number, epoch=epoch, epochs=total,
+                                value=value)
+                log.info("job %d trial %d/%d epoch %d/%d: val %.4f (best so far %s)", job.id,
                          job.trials_claimed, job.n_trials, epoch, total, value,
                          "-" if best is None else f"{best:.4f}")
-                if self.write_progress(job_id, progress) not in ACTIVE:
-                    raise JobStopped(f"job {job_id} was cancelled")
+                state = self.write_progress(job.id, progress)
+                if state not in ACTIVE or self.cancelled_by_signal:
+                    raise JobStopped(f"job {job.id} is {state}; trial stopped")
 
             ctx = TrialContext(trial=trial, config=config, dataset=job.dataset,
                                model=job.model_name, device=self.options.device, seed=seed,
@@ -214,18 +231,17 @@ class Worker:
         finished: list[FrozenTrial] = []
         study.optimize(objective, n_trials=1, catch=(Exception,),
                        callbacks=[lambda _study, trial: finished.append(trial)])
-        if finished:
-            self.after_trial(job_id, study, finished[0])
-
-    def after_trial(self, job_id: int, study: optuna.Study, trial: FrozenTrial) -> None:
-        best = _best_value(study)
-        log.info("job %d: trial %d %s (value %s); best so far %s", job_id, trial.number,
-                 trial.state.name.lower(), trial.value, best)
-        job = self.load(job_id)
-        progress = dict((job.progress if job else None) or {})
-        progress.update({"best_value": best, "last_trial": trial.number,
-                         "last_state": trial.state.name.lower()})
-        self.write_progress(job_id, progress)
+        if self.cancelled_by_signal and finished and finished[0].state == TrialState.FAIL:
+            self.give_back(job.id, study, finished[0])
+        for trial in finished:
+            if trial.state == TrialState.COMPLETE and trial.value is not None:
+                best = trial.value if best is None else max(best, trial.value)
+            log.info("job %d: trial %d %s (value %s); best so far %s", job.id, trial.number,
+                     trial.state.name.lower(), trial.value, best)
+            progress.update(best_value=best, last_trial=trial.number,
+                            last_state=trial.state.name.lower())
+            state = self.write_progress(job.id, progress)
+        return state
 
 
 def _coalesce_now() -> Any:

@@ -45,10 +45,13 @@ class TrialContext:
         for name, metric in {"val_accuracy": value, **metrics}.items():
             self.curves.setdefault(name, []).append(float(metric))
         self.trial.report(value, epoch)
-        self.trial.set_user_attr(CURVES_ATTR, self.curves)
+        total = epochs or int(self.config.get("epochs", 0))
+        pruned = self.trial.should_prune()
+        if pruned or epoch >= total:  # the curves are written once, when the trial ends
+            self.trial.set_user_attr(CURVES_ATTR, self.curves)
         if self.on_epoch is not None:
-            self.on_epoch(epoch, epochs or int(self.config.get("epochs", 0)), value)
-        if self.trial.should_prune():
+            self.on_epoch(epoch, total, value)
+        if pruned:
             raise optuna.TrialPruned(f"pruned at epoch {epoch} with {value:.4f}")
 
 

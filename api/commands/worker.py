@@ -54,10 +54,16 @@ def run_worker(args: argparse.Namespace) -> int:
                                        f"{os.getpid()}"))
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("hpadvisor.worker").info("signal %d: finishing the current trial "
-                                                   "and stopping", signum)
-        worker.stopping = True
+        log = logging.getLogger("hpadvisor.worker")
+        if worker.stopping:  # a second signal: stop the running trial at its next epoch too
+            log.info("signal %d again: stopping the current trial; it will be re-queued", signum)
+            worker.cancelled_by_signal = True
+        else:
+            log.info("signal %d: finishing the current trial, then exiting (again to stop it "
+                     "now)", signum)
+            worker.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     worker.run(once=args.once)
     return 0

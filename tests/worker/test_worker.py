@@ -106,3 +106,21 @@ def test_killed_worker_trial_is_failed_and_retried_by_another(stack):
     assert retried and retried[0].params == failed[0].params
     with server.client() as client:
         assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+
+
+def test_sigterm_lets_the_current_trial_finish_then_exits(stack):
+    server, url, directory = stack
+    job = submit(server, objective="quick", n_trials=4, pruner="none",
+                 training={"batch_size": 128, "epochs": 4})
+    worker = start_worker(url, directory, HPADVISOR_TEST_EPOCH_S="0.4")
+    deadline = time.monotonic() + 60
+    while not study(url, job["id"]).get_trials(states=(TrialState.RUNNING,)):
+        assert time.monotonic() < deadline, "the worker never started a trial"
+        time.sleep(0.1)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    trials = study(url, job["id"]).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert [t.state for t in trials][:1] == [TrialState.COMPLETE]  # finished, not abandoned
+    wait_all([start_worker(url, directory, "--once")])
+    assert len(study(url, job["id"]).get_trials(states=(TrialState.COMPLETE,))) == 4
