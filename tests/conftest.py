@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from servers import BACKENDS, LiveServer, fresh_database, run_server
 
 

@@ -13,7 +13,6 @@ from advisor.rules import ADVICE, RULES
 from advisor.schemas import Recommendation
 from advisor.sources import ALL_SECTIONS, DOCUMENTS
 
-
 REPO = Path(__file__).resolve().parents[2]
 
 

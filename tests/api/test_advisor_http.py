@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from servers import LiveServer
 
 from advisor import HYPERPARAMETER_KEYS
+from servers import LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from servers import LiveServer, free_port
 
 # The command line talks HTTP only, so one backend is enough (the server tests cover both).

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from processes import start_worker, submit, wait_all
 from servers import fresh_database, run_server
 

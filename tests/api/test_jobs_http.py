@@ -6,6 +6,7 @@ from typing import Any
 
 import optuna
 import pytest
+
 from servers import LiveServer
 
 pytestmark = pytest.mark.slow

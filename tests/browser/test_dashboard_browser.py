@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from processes import start_worker, submit, wait_all
 from servers import LiveServer, fresh_database, run_server
 

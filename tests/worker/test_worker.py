@@ -14,6 +14,7 @@ import time
 
 import pytest
 from optuna.trial import TrialState
+
 from processes import start_worker, study, submit, wait_all
 from servers import BACKENDS, fresh_database, run_server
 
