@@ -17,8 +17,8 @@ from pathlib import Path
 # advisor package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-from advisor import recommend  # noqa: E402
-from advisor.schemas import RecommendationRequest  # noqa: E402
+from advisor import recommend
+from advisor.schemas import RecommendationRequest
 
 PROFILES = [
     {"model": {"name": "resnet50"}, "training": {"batch_size": 1024}},

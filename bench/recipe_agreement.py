@@ -10,6 +10,13 @@ the family the advisor picks. Prints one line per disagreement and the agreement
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, where bench/advisor.py and bench/api.py
+# would shadow the packages of the same names.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
 import argparse
 import json
 from pathlib import Path
