@@ -53,6 +53,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 HEARTBEAT_S = int(os.environ.get("HPADVISOR_HEARTBEAT_S", "10"))
 GRACE_S = int(os.environ.get("HPADVISOR_GRACE_S", str(3 * HEARTBEAT_S)))
 MAX_RETRIES = 3
+#: Epoch progress is written to the job row at most this often (the last epoch always is):
+#: fast trials would otherwise spend more on bookkeeping than on training.
+PROGRESS_EVERY_S = float(os.environ.get("HPADVISOR_PROGRESS_S", "1.0"))
 ACTIVE = ("queued", "running")
 
 
@@ -207,18 +210,22 @@ class Worker:
         progress: dict[str, Any] = {"trial": job.trials_claimed, "n_trials": job.n_trials,
                                     "best_value": best}
         state = job.state
+        last_write = 0.0
 
         def objective(trial: optuna.Trial) -> float:
             config = trial_config(advised, suggest(trial, dims))
             trial.set_user_attr(CONFIG_ATTR, config)
 
             def on_epoch(epoch: int, total: int, value: float) -> None:
-                nonlocal state
+                nonlocal state, last_write
                 progress.update(trial_number=trial.number, epoch=epoch, epochs=total,
                                 value=value)
                 log.info("job %d trial %d/%d epoch %d/%d: val %.4f (best so far %s)", job.id,
                          job.trials_claimed, job.n_trials, epoch, total, value,
                          "-" if best is None else f"{best:.4f}")
+                if time.monotonic() - last_write < PROGRESS_EVERY_S and epoch < total:
+                    return
+                last_write = time.monotonic()
                 state = self.write_progress(job.id, progress)
                 if state not in ACTIVE or self.cancelled_by_signal:
                     raise JobStopped(f"job {job.id} is {state}; trial stopped")

@@ -1,0 +1,199 @@
+"""Per-trial bookkeeping cost of our worker against a bare Optuna loop, on the same storage.
+
+A trivial objective (3 suggested parameters, 5 reported epochs, no training) runs through
+(bare) `study.optimize` on an RDBStorage with the same heartbeat settings as our workers, and
+(ours) `worker.loop.Worker` on a job row: atomic claims, per-epoch progress, curves and config
+as user attributes. Each is measured on a fresh study and on one pre-filled with `--prefill`
+finished trials, to show whether a trial's cost grows with the study. Then the study's
+throughput with 1, 2 and 4 worker processes on PostgreSQL.
+
+    .venv/bin/python bench/storage.py [--trials 60] [--prefill 5000] [--postgres URL]
+
+PostgreSQL: pass --postgres or set HPADVISOR_TEST_POSTGRES_URL (`make test` creates one).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, where bench/advisor.py and bench/api.py
+# would shadow the packages of the same names.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import argparse
+import multiprocessing
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from worker import objectives
+from worker.loop import GRACE_S, HEARTBEAT_S, Worker, WorkerOptions
+from worker.store import make_engine, make_sessionmaker, session_scope, upgrade
+from worker.store.db import engine_kwargs
+from worker.store.models import Job
+from worker.studies import create_job_study, make_storage
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+EPOCHS = 5
+SPACE = [{"key": "learning_rate", "type": "float", "low": 1e-3, "high": 1.0, "log": True,
+          "default": 0.1},
+         {"key": "weight_decay", "type": "float", "low": 1e-6, "high": 1e-2, "log": True,
+          "default": 1e-4},
+         {"key": "label_smoothing", "type": "float", "low": 0.0, "high": 0.2, "log": False,
+          "default": 0.0}]
+DISTRIBUTIONS = {"learning_rate": FloatDistribution(1e-3, 1.0, log=True),
+                 "weight_decay": FloatDistribution(1e-6, 1e-2, log=True),
+                 "label_smoothing": FloatDistribution(0.0, 0.2)}
+
+
+def trivial(ctx: objectives.TrialContext) -> float:
+    value = 0.0
+    for epoch in range(1, EPOCHS + 1):
+        value = float(ctx.config["learning_rate"]) * epoch / EPOCHS
+        ctx.report(epoch, value, epochs=EPOCHS, train_accuracy=value)
+    return value
+
+
+def bare_objective(trial: optuna.Trial) -> float:
+    lr = trial.suggest_float("learning_rate", 1e-3, 1.0, log=True)
+    trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
+    trial.suggest_float("label_smoothing", 0.0, 0.2)
+    value = 0.0
+    for epoch in range(1, EPOCHS + 1):
+        value = lr * epoch / EPOCHS
+        trial.report(value, epoch)
+    return value
+
+
+objectives.registered_objectives()["bench-trivial"] = trivial
+
+
+@contextmanager
+def database(kind: str, postgres: str | None) -> Iterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            yield f"sqlite:///{directory}/bench.db"
+        return
+    assert postgres
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(postgres).update_query_dict(
+            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def prefill(study: optuna.Study, n: int) -> None:
+    trials = [optuna.trial.create_trial(
+        params={"learning_rate": 0.1, "weight_decay": 1e-4, "label_smoothing": 0.0},
+        distributions=DISTRIBUTIONS, value=0.1 + i * 1e-7,
+        intermediate_values={e: 0.02 * e for e in range(1, EPOCHS + 1)}) for i in range(n)]
+    for start in range(0, n, 1000):
+        study.add_trials(trials[start:start + 1000])
+
+
+def storage_for(url: str) -> RDBStorage:
+    return RDBStorage(url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
+                      grace_period=GRACE_S)
+
+
+def bare(url: str, trials: int, filled: int) -> float:
+    study = optuna.create_study(storage=storage_for(url), direction="maximize",
+                                study_name=f"bare-{uuid.uuid4().hex[:6]}",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    prefill(study, filled)
+    start = time.perf_counter()
+    study.optimize(bare_objective, n_trials=trials)
+    return (time.perf_counter() - start) / trials
+
+
+def make_job(url: str, trials: int, filled: int) -> int:
+    engine = make_engine(url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        job = Job(state="queued", objective="bench-trivial", dataset="none", model_name="none",
+                  n_trials=filled + trials, timeout_s=None, sampler="random", pruner="none",
+                  seed=0, tune=[d["key"] for d in SPACE], request={},
+                  recommendation={"hyperparameters": {"epochs": EPOCHS}}, search_space=SPACE,
+                  seeded=True, trials_claimed=filled)
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    engine.dispose()
+    create_job_study(make_storage(url), job_id)
+    study = optuna.load_study(study_name=f"hpadvisor-job-{job_id}", storage=url)
+    prefill(study, filled)
+    return job_id
+
+
+def ours(url: str, trials: int, filled: int) -> float:
+    job_id = make_job(url, trials, filled)
+    worker = Worker(url, WorkerOptions(poll_s=0.05))
+    start = time.perf_counter()
+    worker.work_on(job_id)
+    return (time.perf_counter() - start) / trials
+
+
+def _work(url: str, job_id: int) -> None:
+    objectives.registered_objectives()["bench-trivial"] = trivial
+    Worker(url, WorkerOptions(poll_s=0.05)).work_on(job_id)
+
+
+def throughput(url: str, processes: int, trials: int) -> float:
+    job_id = make_job(url, trials, 0)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_work, args=(url, job_id)) for _ in range(processes)]
+    start = time.perf_counter()
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
+    elapsed = time.perf_counter() - start
+    done = len(optuna.load_study(study_name=f"hpadvisor-job-{job_id}", storage=url)
+               .get_trials(states=(TrialState.COMPLETE,)))
+    return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="worker bookkeeping cost vs bare Optuna")
+    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--prefill", type=int, default=5000)
+    parser.add_argument("--postgres", default=os.environ.get("HPADVISOR_TEST_POSTGRES_URL"))
+    args = parser.parse_args()
+    kinds = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    print(f"{'storage':<11}{'study size':>11}{'bare ms/trial':>15}{'ours ms/trial':>15}"
+          f"{'ours/bare':>11}")
+    for kind in kinds:
+        for filled in (100, args.prefill):
+            with database(kind, args.postgres) as url:
+                upgrade(url)
+                b = bare(url, args.trials, filled)
+                o = ours(url, args.trials, filled)
+            print(f"{kind:<11}{filled:>11}{b * 1e3:>15.1f}{o * 1e3:>15.1f}{o / b:>10.2f}x",
+                  flush=True)
+    if args.postgres:
+        print(f"\n{'workers':>8}{'trials/s':>10}  (PostgreSQL, {args.trials * 2} trials)")
+        for processes in (1, 2, 4):
+            with database("postgresql", args.postgres) as url:
+                upgrade(url)
+                rate = throughput(url, processes, args.trials * 2)
+            print(f"{processes:>8}{rate:>10.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
