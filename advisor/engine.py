@@ -57,16 +57,14 @@ def resolve_model(request: RecommendationRequest) -> ModelProfile:
 
 
 def _explain(key: str, value: Any, steps: list[Step]) -> Explanation:
-    sources: list[Source] = []
-    references: list[str] = []
-    rules: list[str] = []
-    for step in steps:
-        rules.append(step.rule.id)
-        sources.extend(s.source() for s in step.rule.sources if s.source() not in sources)
-        references.extend(r for r in step.rule.references if r not in references)
+    sections = dict.fromkeys(s for step in steps for s in step.rule.sources)
+    references = dict.fromkeys(r for step in steps for r in step.rule.references)
     reason = steps[0].reason + "".join(f"; then {step.reason}" for step in steps[1:])
-    return Explanation(key=key, value=value, rule=steps[-1].rule.id, rules=rules,
-                       reason=reason, sources=sources, references=references)
+    sources: list[Source] = [section.source() for section in sections]
+    # Every field is built here from typed values: construct without re-validating.
+    return Explanation.model_construct(
+        key=key, value=value, rule=steps[-1].rule.id, rules=[step.rule.id for step in steps],
+        reason=reason, sources=sources, references=list(references))
 
 
 def recommend(request: RecommendationRequest | Mapping[str, Any],

@@ -8,6 +8,7 @@ EfficientNet, ...) are cited as `references`: plain strings naming the paper or 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from advisor.schemas import Source
@@ -27,7 +28,13 @@ class Section:
     anchor: str
 
     def source(self) -> Source:
-        return Source(document=self.document, section=self.section)
+        return _source(self.document, self.section)
+
+
+@functools.cache
+def _source(document: str, section: str) -> Source:
+    """Sources are immutable values cited thousands of times: build each once."""
+    return Source(document=document, section=section)
 
 
 def _paddle(section: str) -> Section:
