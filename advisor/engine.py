@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from advisor import catalog
-from advisor.rules import ADVICE, Context, rules_in_order
+from advisor.rules import ADVICE, CALIBRATE, Context, rules_in_order
 from advisor.rules._base import ModelProfile, Step
 from advisor.schemas import (
     Advice,
@@ -67,6 +67,16 @@ def _explain(key: str, value: Any, steps: list[Step]) -> Explanation:
         reason=reason, sources=sources, references=list(references))
 
 
+def _rule_based(steps: dict[str, list[Step]], values: dict[str, Any]) -> dict[str, Any]:
+    """The value each key had before calibration, where calibration changed it."""
+    before: dict[str, Any] = {}
+    for key, history in steps.items():
+        rules_only = [step for step in history if step.rule.stage < CALIBRATE]
+        if rules_only and rules_only[-1].value != values.get(key):
+            before[key] = rules_only[-1].value
+    return before
+
+
 def recommend(request: RecommendationRequest | Mapping[str, Any],
               evidence: Iterable[EvidenceRecord | Mapping[str, Any]] = ()) -> Recommendation:
     """Turn a training profile into a complete, explained set of hyperparameters.
@@ -101,6 +111,7 @@ def recommend(request: RecommendationRequest | Mapping[str, Any],
               for a in ADVICE if (text := a.advise(ctx)) is not None]
     values = {key: ctx.values[key] for key in HYPERPARAMETER_KEYS}
     return Recommendation(
+        rule_based=_rule_based(ctx.steps, values),
         model=ctx.model.name,
         model_family=ctx.model.family,
         params_millions=ctx.model.params_millions,

@@ -145,6 +145,9 @@ class Recommendation(_Strict):
     search_space: list[SearchDimension]
     advice: list[Advice] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    rule_based: dict[str, Any] = Field(
+        default_factory=dict, description="For keys that evidence from finished studies moved: "
+        "the value the rules alone gave.")
 
     def explanation(self, key: str) -> Explanation:
         return next(e for e in self.explanations if e.key == key)

@@ -8,6 +8,7 @@ best one through Optuna's storage API (see `worker.studies` for the read cache).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from optuna.storages import BaseStorage
@@ -16,11 +17,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from advisor import AdvisorInputError, Recommendation, RecommendationRequest, recommend
-from advisor.schemas import DatasetSpec, ModelSpec, SearchDimension
+from advisor.schemas import DatasetSpec, EvidenceRecord, ModelSpec, SearchDimension
 from advisor.search_space import DEFAULT_TUNED
 from worker import registry
 from worker.errors import FieldError, JobConflict, JobNotFound
-from worker.evidence import evidence_for_job
+from worker.evidence import evidence_for_job, recent_records
 from worker.schemas import (
     BUILTIN_OBJECTIVE,
     AdvisorComparison,
@@ -78,8 +79,10 @@ def _model(request: JobRequest, data: registry.DatasetInfo) -> ModelSpec:
                      family=request.model.family or registry.trainer_model_family(name))
 
 
-def advise(request: JobRequest, data: registry.DatasetInfo) -> Recommendation:
-    """The advisor's recommendation for the job, its profile completed from the data set."""
+def advise(request: JobRequest, data: registry.DatasetInfo,
+           evidence: Sequence[EvidenceRecord] = ()) -> Recommendation:
+    """The advisor's recommendation for the job, its profile completed from the data set and
+    calibrated by `evidence` (records of finished studies; the advisor picks similar ones)."""
     profile = RecommendationRequest(
         model=_model(request, data),
         dataset=DatasetSpec(num_train_images=data.num_train, num_classes=data.num_classes,
@@ -87,7 +90,7 @@ def advise(request: JobRequest, data: registry.DatasetInfo) -> Recommendation:
                             horizontal_flip_ok=data.horizontal_flip_ok),
         training=request.training)
     try:
-        return recommend(profile)
+        return recommend(profile, evidence)
     except AdvisorInputError as error:
         raise FieldError(("body", *error.field.split(".")), error.message,
                          error.suggestions) from None
@@ -101,7 +104,8 @@ def create_job(session: Session, storage: BaseStorage, request: JobRequest) -> J
     """
     _check_objective(session, request.objective)
     data = _dataset(session, request.dataset)
-    recommendation = advise(request, data)
+    evidence = recent_records(session) if request.use_evidence else []
+    recommendation = advise(request, data, evidence)
     tune = request.tune or list(DEFAULT_TUNED)
     space = [dim for dim in recommendation.search_space if dim.key in tune]
     job = Job(state="queued", objective=request.objective, dataset=request.dataset,

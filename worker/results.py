@@ -123,11 +123,13 @@ def evidence_record(session: Session, job: Job, complete: list[FrozenTrial],
     values = rec["hyperparameters"]
     dims = {d["key"]: d for d in job.search_space}
     advised = {k: d["default"] for k, d in dims.items()}
+    # Ratios are taken against the rules' own values, the base calibration multiplies.
+    base = {**advised, **{k: v for k, v in rec.get("rule_based", {}).items() if k in advised}}
     best_params = best["params"]
-    log_ratios = {k: math.log(best_params[k] / advised[k]) for k in LOG_KEYS
-                  if k in best_params and advised.get(k)}
-    differences = {k: float(best_params[k]) - float(advised[k]) for k in LINEAR_KEYS
-                   if k in best_params and advised.get(k) is not None}
+    log_ratios = {k: math.log(best_params[k] / base[k]) for k in LOG_KEYS
+                  if k in best_params and base.get(k)}
+    differences = {k: float(best_params[k]) - float(base[k]) for k in LINEAR_KEYS
+                   if k in best_params and base.get(k) is not None}
     wins = {k: best_params[k] for k in CATEGORICAL_KEYS
             if k in best_params and best_params[k] != advised.get(k)}
     data = registry.find_dataset(session, job.dataset)

@@ -50,6 +50,8 @@ class JobRequest(BaseModel):
     sampler: Sampler = "tpe"
     pruner: Pruner = "median"
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    use_evidence: bool = Field(default=True, description="Start from the advice calibrated by "
+                               "similar finished studies (false: the rules alone).")
     tune: list[str] | None = Field(default=None, max_length=len(TUNABLE), description=(
         "Hyperparameters to search, a subset of: " + ", ".join(TUNABLE)
         + "; default: the advisor's (learning_rate, weight_decay, label_smoothing)."))

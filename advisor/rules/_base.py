@@ -48,6 +48,7 @@ class Decision:
 class Step:
     rule: Rule
     reason: str
+    value: Any = None
 
 
 @dataclass
@@ -90,7 +91,8 @@ class Context:
 
     def record(self, rule: Rule, decision: Decision) -> None:
         self.values[decision.key] = decision.value
-        self.steps.setdefault(decision.key, []).append(Step(rule, decision.reason))
+        self.steps.setdefault(decision.key, []).append(Step(rule, decision.reason,
+                                                            decision.value))
 
 
 class Rule(ABC):

@@ -97,3 +97,10 @@ def test_conflicting_evidence_is_cited_as_disagreeing():
     reason = recommend(REQUEST, [record(1, 10.0), record(2, 0.1)]).explanation(
         "learning_rate").reason
     assert "disagree" in reason
+
+
+def test_rule_based_values_are_kept_beside_calibrated_ones():
+    rec = recommend(REQUEST, [record(1, 8.0), record(2, 8.0)])
+    base = recommend(REQUEST).hyperparameters["learning_rate"]
+    assert rec.rule_based == {"learning_rate": base}
+    assert recommend(REQUEST).rule_based == {}
