@@ -20,6 +20,8 @@ OVERFIT_GAP = 0.05
 UNDERFIT_GAP = 0.01
 #: Mean gain per epoch over the last quarter above which a curve is still climbing.
 STILL_RISING = 0.004
+#: Train accuracy this high means the training set is memorised, whatever validation does.
+SATURATED = 0.97
 
 
 def _as_fraction(values: list[float]) -> list[float]:
@@ -66,9 +68,15 @@ def classify(curves: Curves, evidence: dict[str, float]) -> tuple[DiagnosisState
     gap = evidence["gap"]
     if _diverged(curves, evidence):
         return "diverging", "the loss blew up or accuracy collapsed during training"
-    if gap > OVERFIT_GAP:
+    val_still_rising = evidence["val_slope"] > STILL_RISING
+    if gap > OVERFIT_GAP and (not val_still_rising or evidence["val_drop_from_best"] > 0.02
+                              or evidence["final_train_accuracy"] >= SATURATED):
         return "overfitting", (f"train accuracy ends {gap:.1%} above validation accuracy; a "
                                "healthy run keeps them within a few points")
+    if gap > OVERFIT_GAP:
+        return "not_converged", (f"train accuracy ends {gap:.1%} above validation accuracy, "
+                                 "but validation accuracy was still rising: train longer, "
+                                 "then judge the gap")
     if gap < -UNDERFIT_GAP:
         return "underfitting", (f"train accuracy ends {-gap:.1%} below validation accuracy: "
                                 "regularisation makes training harder than it needs to be")

@@ -56,3 +56,9 @@ def test_healthy_run_needs_no_change():
 def test_mismatched_lengths_are_rejected_with_the_field():
     with pytest.raises(ValueError, match="val_accuracy"):
         diagnose({"train_accuracy": [0.1, 0.2], "val_accuracy": [0.1]})
+
+
+def test_early_gap_while_validation_still_climbs_is_not_yet_overfitting():
+    d = diagnose({"train_accuracy": [0.2, 0.35, 0.51], "val_accuracy": [0.1, 0.16, 0.29]})
+    assert d.state == "not_converged"
+    assert "still rising" in d.summary
