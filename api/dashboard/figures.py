@@ -1,10 +1,11 @@
 """The job page's figures, as Plotly JSON: Optuna's own plots plus one training-curves chart.
 
 Each of Optuna's plots runs over an in-memory copy of a bounded sample of the study (see
-`queries.sample_trials`): every trial up to 1,000, beyond that the 200 best, the advisor's and an
-even spread, and the figure's caption says so. A study with too few trials for a plot gets a
-message instead of a figure (never an error). The training curves are the per-epoch train and
-validation accuracy (and loss) that the trial runner stores on each trial (user attr `curves`).
+`queries.sample_trials`): every trial up to the plot's cap (`SAMPLE_CAPS`, 100 to 1,000), beyond
+that the best fifth of the cap, the advisor's and an even spread, and the caption says so. A
+study with too few trials for a plot gets a message instead of a figure (never an error). The
+training curves are the per-epoch train and validation accuracy (and loss) that the trial
+runner stores on each trial (user attr `curves`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ PLOTS: tuple[Plot, ...] = (
          "Train and validation accuracy per epoch of the chosen trial."),
 )
 PLOT_NAMES = tuple(plot.name for plot in PLOTS)
+
+#: Trials drawn per plot at most. Plots with one trace per trial (intermediate values) or one
+#: line per trial (parallel coordinates), the fANOVA fit and the contour's interpolation grow
+#: with trials in the browser or on the server, so they take fewer; see bench/RESULTS.md.
+DEFAULT_CAP = 1000
+SAMPLE_CAPS = {"history": 1000, "slice": 1000, "intermediate": 100, "parallel": 300,
+               "importances": 300, "contour": 300}
 
 
 class NotEnough(Exception):

@@ -295,17 +295,17 @@ def sample_trials(session: Session, storage: BaseStorage, sid: int | None,
         step = max(1, -(-total // (cap - len(ids))))
         ids |= set(session.scalars(select(T.trial_id).where(T.study_id == sid,
                                                             T.number % step == 0)))
-    rdb = _rdb(storage)
+    backend = rdb(storage)
     if not ids:
         return Sample([], total)
-    trials = rdb._get_trials(sid, None, included_trial_ids=ids,
+    trials = backend._get_trials(sid, None, included_trial_ids=ids,
                              trial_id_greater_than=max(ids))
     trials = [t for t in trials if t._trial_id in ids]
     trials.sort(key=lambda t: t.number)
     return Sample(trials, total)
 
 
-def _rdb(storage: BaseStorage) -> RDBStorage:
+def rdb(storage: BaseStorage) -> RDBStorage:
     backend = getattr(storage, "_backend", storage)
     if not isinstance(backend, RDBStorage):
         raise TypeError(f"the dashboard reads Optuna's RDB storage, not {type(backend).__name__}")

@@ -106,14 +106,29 @@ def load_job(session: Session, job_id: int) -> Job:
     return job
 
 
-def summary(session: Session, job_id: int) -> dict[str, Any]:
-    """What the job page polls: state, the worker's progress line, counts, best, the advisor's
-    rank. A handful of indexed aggregates, whatever the size of the study."""
-    job = load_job(session, job_id)
+@dataclass
+class Live:
+    """What Optuna's tables say about a job now: trial counts, the best and the advisor's."""
+
+    sid: int | None
+    counts: dict[str, int]
+    best: queries.TrialRow | None
+    advisor: queries.AdvisorTrial | None
+
+
+def live(session: Session, job: Job) -> Live:
+    """A handful of indexed aggregates, whatever the size of the study."""
     sid = queries.study_id(session, job.study_name)
-    counts = queries.trial_counts(session, sid)
-    best = queries.best_trial(session, sid)
-    mine = queries.advisor_trial(session, sid)
+    return Live(sid, queries.trial_counts(session, sid), queries.best_trial(session, sid),
+                queries.advisor_trial(session, sid))
+
+
+def summary(session: Session, job_id: int, found: Live | None = None) -> dict[str, Any]:
+    """What the job page polls: state, the worker's progress line, counts, best, the advisor's
+    rank."""
+    job = load_job(session, job_id)
+    found = found or live(session, job)
+    counts, best, mine = found.counts, found.best, found.advisor
     done = counts["complete"] + counts["pruned"] + counts["fail"]
     return {
         "id": job.id, "state": job.state, "final": job.state in FINAL_STATES,
@@ -156,10 +171,9 @@ def _ratio(best: Any, advised: Any) -> float | None:
     return None
 
 
-def outcome(session: Session, job: Job) -> Outcome:
-    sid = queries.study_id(session, job.study_name)
-    best = queries.best_trial(session, sid)
-    mine = queries.advisor_trial(session, sid)
+def outcome(session: Session, job: Job, found: Live | None = None) -> Outcome:
+    found = found or live(session, job)
+    best, mine = found.best, found.advisor
     advised: dict[str, Any] = dict(job.recommendation.get("hyperparameters", {}))
     best_config: dict[str, Any] = {}
     curves = None
@@ -173,7 +187,7 @@ def outcome(session: Session, job: Job) -> Outcome:
             for key in keys]
     result = job.result or {}
     diagnosis: Diagnosis | None = None
-    live = False
+    is_live = False
     if result.get("diagnosis"):
         diagnosis = Diagnosis.model_validate(result["diagnosis"])
     elif isinstance(curves, dict) and curves.get("val_accuracy") and curves.get("train_accuracy"):
@@ -182,10 +196,10 @@ def outcome(session: Session, job: Job) -> Outcome:
                                   "val_accuracy": curves["val_accuracy"],
                                   "train_loss": curves.get("train_loss"),
                                   "val_loss": curves.get("val_loss"), "config": best_config})
-            live = True
+            is_live = True
         except (AdvisorInputError, ValidationError, ValueError):
             diagnosis = None
-    return Outcome(best, mine, rows, diagnosis, live, job.state in FINAL_STATES)
+    return Outcome(best, mine, rows, diagnosis, is_live, job.state in FINAL_STATES)
 
 
 @dataclass
@@ -201,11 +215,11 @@ class JobPage:
     importances: dict[str, float] = field(default_factory=dict)
 
 
-def trials_table(session: Session, job: Job, sort: str, order: str,
-                 page: int) -> queries.TrialsPage:
+def trials_table(session: Session, job: Job, sort: str, order: str, page: int,
+                 sid: int | None = None) -> queries.TrialsPage:
     sort = sort if sort in (*queries.SORT_KEYS, *job.tune) else "number"
     order = order if order in ("asc", "desc") else "asc"
-    sid = queries.study_id(session, job.study_name)
+    sid = sid if sid is not None else queries.study_id(session, job.study_name)
     return queries.trials_page(session, sid, sort, order, TRIALS_PER_PAGE,
                                (max(page, 1) - 1) * TRIALS_PER_PAGE)
 
@@ -213,11 +227,12 @@ def trials_table(session: Session, job: Job, sort: str, order: str,
 def job_page(session: Session, job_id: int, sort: str = "number", order: str = "asc",
              page: int = 1) -> JobPage:
     job = load_job(session, job_id)
-    found = outcome(session, job)
+    now = live(session, job)
+    found = outcome(session, job, now)
     return JobPage(
         job=job, recommendation=Recommendation.model_validate(job.recommendation),
-        summary=summary(session, job_id), outcome=found,
-        trials=trials_table(session, job, sort, order, page),
+        summary=summary(session, job_id, now), outcome=found,
+        trials=trials_table(session, job, sort, order, page, now.sid),
         sort_keys=[*queries.SORT_KEYS, *job.tune], plots=figures.PLOTS,
         chosen_trial=found.best.number if found.best else None,
         importances=dict((job.result or {}).get("importances") or {}))
@@ -236,9 +251,25 @@ def plot(session: Session, storage: BaseStorage, job_id: int, name: str,
                     else f"This job has no trial {trial}."}
         return figures.curves_figure(row.number, queries.user_attr(session, row.trial_id,
                                                                    queries.CURVES_ATTR))
-    sample = queries.sample_trials(session, storage, sid)
+    counts = queries.trial_counts(session, sid)
+    key = (str(queries.rdb(storage).url), job.study_name, name, tuple(sorted(counts.items())))
+    cached = _FIGURES.get(key)
+    if cached is not None:
+        return cached
+    cap = figures.SAMPLE_CAPS.get(name, figures.DEFAULT_CAP)
+    sample = queries.sample_trials(session, storage, sid, cap=cap, best=cap // 5)
     importances = (job.result or {}).get("importances")
-    return figures.optuna_figure(name, sample.trials, sample.total, importances)
+    answer = figures.optuna_figure(name, sample.trials, sample.total, importances)
+    if len(_FIGURES) >= FIGURE_CACHE_SIZE:
+        _FIGURES.pop(next(iter(_FIGURES)))
+    _FIGURES[key] = answer
+    return answer
+
+
+#: Figures by (study, plot, trial counts by state): a study whose counts have not moved draws
+#: the same figure, so reloading a finished job's page costs nothing. Oldest out first.
+_FIGURES: dict[tuple[Any, ...], dict[str, Any]] = {}
+FIGURE_CACHE_SIZE = 64
 
 
 # --- recommend ---------------------------------------------------------------------------------

@@ -65,6 +65,21 @@
     }
   }
 
+  // plotly.js (4.6 MB, served by this app) is loaded after the page has painted.
+  let plotly = null;
+  function loadPlotly() {
+    if (!plotly) {
+      plotly = new Promise(function (resolve, reject) {
+        const script = document.createElement("script");
+        script.src = "/static/plotly.min.js";
+        script.onload = resolve;
+        script.onerror = reject;
+        document.head.appendChild(script);
+      });
+    }
+    return plotly;
+  }
+
   function chosenTrial() {
     const input = document.querySelector('[data-role="curves-form"] input[name="trial"]');
     return input ? input.value : document.body.dataset.chosenTrial;
@@ -82,7 +97,7 @@
     if (input) input.value = number;
     const div = document.querySelector('.plot[data-plot="curves"]');
     if (div) {
-      drawPlot(div, number);
+      loadPlotly().then(function () { drawPlot(div, number); });
       div.closest("figure").scrollIntoView({ behavior: "smooth", block: "center" });
     }
   }
@@ -149,7 +164,7 @@
         showCurves(form.elements.trial.value);
       });
     }
-    drawAll();
+    loadPlotly().then(drawAll);
     if (document.body.dataset.final === "true") return;
 
     let last = null;
@@ -173,7 +188,7 @@
           swapFragment(trials, trials.dataset.current || trials.dataset.url);
           if (summary.final || Date.now() - lastPlots > REFRESH_PLOTS_MS) {
             lastPlots = Date.now();
-            drawAll();
+            loadPlotly().then(drawAll);
           }
         }
       }
