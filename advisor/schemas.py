@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 Goal = Literal["accuracy", "fast_convergence"]
 AugmentationLevel = Literal["none", "standard", "strong"]
@@ -200,10 +200,19 @@ DiagnosisState = Literal["overfitting", "underfitting", "healthy", "diverging", 
 class Curves(_Strict):
     """Per-epoch accuracies (fractions 0..1 or percentages) and optional losses of one run."""
 
-    train_accuracy: list[float] = Field(min_length=1, max_length=100_000)
-    val_accuracy: list[float] = Field(min_length=1, max_length=100_000)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    train_accuracy: list[float] = Field(
+        min_length=1, max_length=100_000,
+        validation_alias=AliasChoices("train_accuracy", "train_acc", "train_top1"))
+    val_accuracy: list[float] = Field(
+        min_length=1, max_length=100_000,
+        validation_alias=AliasChoices("val_accuracy", "val_acc", "validation_accuracy",
+                                      "test_accuracy", "test_acc", "val_top1"))
     train_loss: list[float] | None = Field(default=None, max_length=100_000)
-    val_loss: list[float] | None = Field(default=None, max_length=100_000)
+    val_loss: list[float] | None = Field(
+        default=None, max_length=100_000,
+        validation_alias=AliasChoices("val_loss", "validation_loss", "test_loss"))
     config: dict[str, Any] = Field(
         default_factory=dict,
         description="The hyperparameters the run used (contract keys), so changes can name values.",

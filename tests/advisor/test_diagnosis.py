@@ -62,3 +62,8 @@ def test_early_gap_while_validation_still_climbs_is_not_yet_overfitting():
     d = diagnose({"train_accuracy": [0.2, 0.35, 0.51], "val_accuracy": [0.1, 0.16, 0.29]})
     assert d.state == "not_converged"
     assert "still rising" in d.summary
+
+
+def test_common_column_spellings_are_accepted():
+    d = diagnose({"train_acc": [0.5, 0.9, 0.99], "val_acc": [0.5, 0.7, 0.71]})
+    assert d.state == "overfitting"
