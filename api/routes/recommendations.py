@@ -7,13 +7,15 @@ from fastapi import APIRouter, Response
 from advisor import Recommendation
 from api.cache import NO_EVIDENCE, recommendation_json
 from api.deps import EvidenceDep, RequireKey
+from api.responses import MUTATING
 from api.schemas import RecommendationBody
 
 router = APIRouter(prefix="/v1", tags=["advisor"])
 
 
 @router.post("/recommendations", response_model=Recommendation, dependencies=[RequireKey],
-             responses={422: {"description": "Unknown model (lists close names) or bad field"}})
+             responses={**MUTATING, 422: {
+                 "description": "Unknown model (lists close names) or bad field"}})
 async def create_recommendation(body: RecommendationBody, evidence: EvidenceDep) -> Response:
     """Explained, sourced hyperparameters and the region worth tuning around them, calibrated
     by similar finished studies unless `use_evidence` is false."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import SessionDep
+from api.responses import UNAVAILABLE
 from worker import registry
 from worker.registry import DatasetInfo, ObjectiveInfo
 
-router = APIRouter(prefix="/v1", tags=["registry"])
+router = APIRouter(prefix="/v1", tags=["registry"], responses=UNAVAILABLE)
 
 
 @router.get("/objectives", response_model=list[ObjectiveInfo])
