@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 import optuna
-from optuna.distributions import FloatDistribution, distribution_to_json
+from optuna.distributions import BaseDistribution, FloatDistribution, distribution_to_json
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import create_engine, insert, select
@@ -56,17 +56,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _draw(rng: random.Random, dist: BaseDistribution) -> float:
+    assert isinstance(dist, FloatDistribution)
+    if dist.log:
+        return float(dist.low * (dist.high / dist.low) ** rng.random())
+    return rng.uniform(dist.low, dist.high)
+
+
 def build_trials(job: dict[str, Any], n: int, seed: int = 0) -> list[FrozenTrial]:
     rng = random.Random(seed)
-    dims = {d["key"]: FloatDistribution(d["low"], d["high"], log=d["log"])
-            for d in job["search_space"]}
+    dims: dict[str, BaseDistribution] = {
+        d["key"]: FloatDistribution(d["low"], d["high"], log=d["log"])
+        for d in job["search_space"]}
     hyper = job["recommendation"]["hyperparameters"]
     start = datetime(2026, 1, 1, tzinfo=UTC)
     trials = []
     for i in range(n):
         params = ({d["key"]: d["default"] for d in job["search_space"]} if i == 0 else
-                  {k: (d.low * (d.high / d.low) ** rng.random() if d.log
-                       else rng.uniform(d.low, d.high)) for k, d in dims.items()})
+                  {k: _draw(rng, d) for k, d in dims.items()})
         pruned = i > 0 and rng.random() < 0.33
         epochs = 2 if pruned else EPOCHS
         val = [min(0.99, 0.3 + 0.12 * e + 0.1 * rng.random()) for e in range(epochs)]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-import plotly.graph_objects as go
+import plotly.graph_objects as go  # type: ignore[import-untyped]
 from optuna.trial import FrozenTrial, TrialState
 from optuna.visualization import (
     plot_contour,

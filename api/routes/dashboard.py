@@ -42,7 +42,7 @@ Page = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
 def _plotly_js() -> Path:
-    import plotly
+    import plotly  # type: ignore[import-untyped]
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
