@@ -5,13 +5,14 @@ Run it with `hpadvisor serve`, or ``uvicorn api.app:app_from_env --factory``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import handlers
+from api import handlers, logs, metrics
 from api.routes import ROUTERS, dashboard
 from api.security import BodySizeLimit
 from api.settings import Settings
@@ -29,6 +30,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.sessions = make_sessionmaker(engine)
+        app.state.metrics = metrics.make_registry(app.state.sessions)
         rdb = make_storage(settings.database_url)
         app.state.storage = cached(rdb)
         if settings.warm_trainer:
@@ -56,5 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for uvicorn: ``uvicorn api.app:app_from_env --factory``."""
+    """Factory for uvicorn: ``uvicorn api.app:app_from_env --factory`` (also what each process
+    of ``hpadvisor serve --workers N`` runs; ``HPADVISOR_LOG_JSON=1`` gives JSON logs)."""
+    if os.environ.get("HPADVISOR_LOG_JSON", "") not in ("", "0", "false", "no"):
+        logs.setup(json_lines=True)
     return create_app(Settings.from_env())

@@ -77,7 +77,7 @@ class CountedRetry(RetryHeartbeatStaleTrialCallback):
             session.execute(update(Job).where(Job.id == job_id)
                             .values(retries=Job.retries + 1))
         log.warning("job %s: trial %d's worker stopped beating; failed and re-queued",
-                    job_id, trial.number)
+                    job_id, trial.number, extra={"job_id": job_id, "trial": trial.number})
 
 
 @dataclass
@@ -156,7 +156,8 @@ class Worker:
             study.enqueue_trial(advisor_params(dims),
                                 user_attrs={ADVISOR_TRIAL_ATTR: ADVISOR_TRIAL_ROLE},
                                 skip_if_exists=True)
-            log.info("job %d: enqueued the advisor's configuration as the first trial", job.id)
+            log.info("job %d: enqueued the advisor's configuration as the first trial", job.id,
+                     extra={"job_id": job.id})
 
     def claim(self, job_id: int) -> Job | None:
         """Take one trial of the job's budget, atomically across all workers; the job as it
@@ -179,7 +180,7 @@ class Worker:
             session.execute(update(Job).where(Job.id == job_id)
                             .values(trials_claimed=Job.trials_claimed - 1))
         log.info("job %d: trial %d stopped by a signal; its parameters are re-queued", job_id,
-                 trial.number)
+                 trial.number, extra={"job_id": job_id, "trial": trial.number})
 
     def within_time(self, job: Job) -> bool:
         if job.timeout_s is None or job.started_at is None:
@@ -222,7 +223,9 @@ class Worker:
                                 value=value)
                 log.info("job %d trial %d/%d epoch %d/%d: val %.4f (best so far %s)", job.id,
                          job.trials_claimed, job.n_trials, epoch, total, value,
-                         "-" if best is None else f"{best:.4f}")
+                         "-" if best is None else f"{best:.4f}",
+                         extra={"job_id": job.id, "trial": trial.number, "epoch": epoch,
+                                "value": value})
                 if time.monotonic() - last_write < PROGRESS_EVERY_S and epoch < total:
                     return
                 last_write = time.monotonic()
@@ -244,7 +247,9 @@ class Worker:
             if trial.state == TrialState.COMPLETE and trial.value is not None:
                 best = trial.value if best is None else max(best, trial.value)
             log.info("job %d: trial %d %s (value %s); best so far %s", job.id, trial.number,
-                     trial.state.name.lower(), trial.value, best)
+                     trial.state.name.lower(), trial.value, best,
+                     extra={"job_id": job.id, "trial": trial.number,
+                            "state": trial.state.name.lower(), "value": trial.value})
             progress.update(best_value=best, last_trial=trial.number,
                             last_state=trial.state.name.lower())
             state = self.write_progress(job.id, progress)

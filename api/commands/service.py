@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = subparsers.add_parser("serve", help="run the HTTP API (migrates the database first)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="uvicorn worker processes (default 1)")
+    serve.add_argument("--log-json", action="store_true", default=_env_flag("HPADVISOR_LOG_JSON"),
+                       help="log one JSON object per line (time, level, logger, message, ...; "
+                       "default: $HPADVISOR_LOG_JSON)")
     _database_argument(serve)
     serve.set_defaults(handler=run_serve)
 
@@ -69,6 +74,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     jobs.add_argument("--json", action="store_true", help="print the service's JSON")
     _client_arguments(jobs)
     jobs.set_defaults(handler=_http(run_jobs))
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "no")
 
 
 def _database_argument(parser: argparse.ArgumentParser) -> None:
@@ -138,16 +147,30 @@ def run_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from api import logs
     from api.app import create_app
     from api.settings import Settings
 
+    if args.workers < 1:
+        raise UsageError("--workers: must be at least 1")
+    if args.log_json:
+        logs.setup(json_lines=True)
     url = _database_url(args)
     _migrate(url)
     try:
         settings = dataclasses.replace(Settings.from_env(), database_url=url)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    log_config = logs.UVICORN_LOG_CONFIG if args.log_json else uvicorn.config.LOGGING_CONFIG
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config)
+        return 0
+    # Several processes need an import string; each builds its app from the environment.
+    os.environ["HPADVISOR_DATABASE_URL"] = url
+    if args.log_json:
+        os.environ["HPADVISOR_LOG_JSON"] = "1"
+    uvicorn.run("api.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_config=log_config)
     return 0
 
 

@@ -25,12 +25,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     worker.add_argument("--once", action="store_true",
                         help="exit when no job has work left instead of waiting for more")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between job polls")
+    worker.add_argument("--log-json", action="store_true",
+                        default=os.environ.get("HPADVISOR_LOG_JSON", "") not in
+                        ("", "0", "false", "no"),
+                        help="log one JSON object per line (time, level, logger, message, "
+                        "job_id, trial, ...; default: $HPADVISOR_LOG_JSON)")
     worker.set_defaults(handler=run_worker)
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_json:
+        from api import logs
+
+        logs.setup(json_lines=True)
+    else:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = args.database_url or Settings.from_env().database_url
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads: must be at least 1")

@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from api.routes import catalog, diagnoses, evidence, health, jobs, recommendations, registry
+from api.routes import (
+    catalog,
+    diagnoses,
+    evidence,
+    health,
+    jobs,
+    metrics,
+    recommendations,
+    registry,
+)
 
 ROUTERS: list[APIRouter] = [
     recommendations.router,
@@ -12,4 +21,5 @@ ROUTERS: list[APIRouter] = [
     evidence.router,
     registry.router,
     health.router,
+    metrics.router,
 ]
