@@ -2,9 +2,10 @@
 
 Similarity is explicit (`similar`): the same optimizer family, model size within a factor of
 4, data-set size within a factor of 10, images within a factor of 2 in side, the same
-pretrained/from-scratch set-up. Among similar records, a log-scaled value moves by the
-geometric-mean ratio best/advised, shrunk by n/(n + PRIOR_STUDIES) and bounded to MAX_FACTOR,
-and only when the records agree (the mean is larger than its standard error). A categorical
+pretrained/from-scratch set-up, and at least MIN_COMPLETE_TRIALS complete trials. Among
+similar records, a log-scaled value moves by the geometric-mean ratio best/advised, shrunk by
+n/(n + PRIOR_STUDIES) and bounded to MAX_FACTOR, and only when the records agree (the mean is
+larger than its standard error). A categorical
 default (the schedule) flips only when at least MIN_FLIP_STUDIES similar studies and 3/4 of
 them won with the same other value. With no similar evidence the recommendation is exactly the
 rule-based one.
@@ -20,6 +21,8 @@ from advisor.rules._base import ModelProfile
 from advisor.schemas import EvidenceRecord, RecommendationRequest
 
 PRIOR_STUDIES = 2.0
+#: A study with fewer complete trials has not located its best value: not evidence.
+MIN_COMPLETE_TRIALS = 5
 MAX_FACTOR = 10.0
 MAX_SHIFT = 0.1  # for linear keys such as label smoothing
 MIN_FLIP_STUDIES = 3
@@ -32,7 +35,8 @@ CATEGORICAL_KEYS = ("lr_schedule",)
 def similar(record: EvidenceRecord, request: RecommendationRequest, model: ModelProfile,
             optimizer: str) -> bool:
     p = record.profile
-    return (p.optimizer == optimizer
+    return (record.n_complete >= MIN_COMPLETE_TRIALS
+            and p.optimizer == optimizer
             and 0.25 <= p.params_millions / model.params_millions <= 4
             and 0.1 <= p.num_train_images / request.dataset.num_train_images <= 10
             and 0.5 <= p.image_size / request.dataset.image_size <= 2

@@ -18,6 +18,7 @@ from advisor.rules.schedule import piecewise_milestones
 
 _EVIDENCE = {
     "job_id": 1, "advised": {"learning_rate": 0.1}, "best": {"learning_rate": 1.0},
+    "n_complete": 10,
     "log_ratios": {"learning_rate": math.log(10)},
     "profile": {"params_millions": 0.27, "num_train_images": 1437, "num_classes": 10,
                 "image_size": 32, "batch_size": 128, "epochs": 15, "optimizer": "sgd"},
@@ -38,7 +39,7 @@ class NumericCalibration(Rule):
         "of their best values to the advice, and only when the studies agree."
     )
     sources = (src.LEARNING_RATE, src.WEIGHT_DECAY)
-    example = ({**_REQUEST, "evidence": [_EVIDENCE]}, {"learning_rate": 0.108})
+    example = ({**_REQUEST, "evidence": [_EVIDENCE]}, {"learning_rate": 1.08})
 
     def applies(self, ctx: Context) -> bool:
         return bool(ctx.evidence)

@@ -135,3 +135,49 @@ class PretrainedByDatasetSize(Rule):
         yield Decision("learning_rate", value, f"fine-tuning on {ctx.num_images:,} images: "
                        f"{num(scratch)} x {num(round_sig(fraction))} = {num(value)}, so the "
                        "pretrained weights are refined rather than overwritten")
+
+
+#: Below this many images the ImageNet base rate is measurably too low for training from scratch.
+SMALL_DATA_IMAGES = 100_000
+SMALL_DATA_MAX_FACTOR = 10.0
+SGD_MAX_RATE = 2.0
+
+
+def small_data_factor(num_images: int) -> float:
+    """(100k / images)^0.6, between 1 and 10: 10x for ~2k images, ~1.5x for CIFAR's 50k."""
+    factor: float = (SMALL_DATA_IMAGES / num_images) ** 0.6
+    return min(SMALL_DATA_MAX_FACTOR, max(1.0, factor))
+
+
+@register
+class SmallDataFromScratch(Rule):
+    id = "lr.small_data_from_scratch"
+    sets = ("learning_rate",)
+    stage = ADJUST
+    summary = (
+        "The ImageNet base rate (0.1 per 256) comes from runs of 100k+ steps on 1.28M images. "
+        "Small data sets trained from scratch take far fewer steps and, measured here, peak "
+        "at 10-30x that rate (8x8 digits, 1.4k images: best ~1.0 at batch 128 against 0.05; "
+        "resnet8 on 800 digits: best 0.17-0.37 against 0.0125). The rate is raised by "
+        "(100k / images)^0.6, at most 10x (and at most 2.0): CIFAR-sized data gets ~1.5x."
+    )
+    sources = (src.LEARNING_RATE, src.BATCH_SIZE)
+    references = ("shared/MEASUREMENTS.md (digits, learning rate x augmentation table)",
+                  "bench/RESULTS.md, Seeded search (digits, resnet8)")
+    example = ({"model": {"name": "resnet20", "params_millions": 0.27},
+                "dataset": {"num_train_images": 1437, "num_classes": 10, "image_size": 32},
+                "training": {"batch_size": 128, "epochs": 15}},
+               {"learning_rate": 0.5})
+
+    def applies(self, ctx: Context) -> bool:
+        return (ctx.optimizer in ("sgd", "lars") and not ctx.request.training.pretrained
+                and ctx.num_images < SMALL_DATA_IMAGES)
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        factor = small_data_factor(ctx.num_images)
+        before = float(ctx.values["learning_rate"])
+        value = round_sig(min(SGD_MAX_RATE, before * factor))
+        capped = " (capped at 2.0)" if before * factor > SGD_MAX_RATE else ""
+        yield Decision("learning_rate", value, f"{ctx.num_images:,} images from scratch take "
+                       f"few steps: {num(before)} x {factor:.3g} = {num(value)}{capped}, as "
+                       "measured on small data sets")

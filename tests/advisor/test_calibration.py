@@ -22,7 +22,7 @@ def record(job, lr_ratio=None, wd_ratio=None, profile=None, **extra):
     if wd_ratio is not None:
         ratios["weight_decay"] = math.log(wd_ratio)
     return {"job_id": job, "profile": {**PROFILE, **(profile or {})}, "advised": {}, "best": {},
-            "log_ratios": ratios, **extra}
+            **{"log_ratios": ratios, "n_complete": 10, **extra}}
 
 
 def test_no_evidence_gives_exactly_the_rule_based_answer():
@@ -104,3 +104,8 @@ def test_rule_based_values_are_kept_beside_calibrated_ones():
     base = recommend(REQUEST).hyperparameters["learning_rate"]
     assert rec.rule_based == {"learning_rate": base}
     assert recommend(REQUEST).rule_based == {}
+
+
+def test_a_study_with_too_few_complete_trials_is_not_evidence():
+    rec = recommend(REQUEST, [record(1, 10.0, n_complete=3)])
+    assert rec == recommend(REQUEST)

@@ -306,3 +306,17 @@ def test_short_tuning_runs_decay_by_cosine_not_steps():
     rec = recommend({"model": {"name": "resnet50"}, "training": {"epochs": 15}})
     assert rec.hyperparameters["lr_schedule"] == "cosine"
     assert "too short for piecewise" in rec.explanation("lr_schedule").reason
+
+
+def test_small_data_from_scratch_raises_the_sgd_rate_bounded():
+    digits = {"model": {"name": "resnet20", "params_millions": 0.27},
+              "dataset": {"num_train_images": 1437, "num_classes": 10, "image_size": 32}}
+    rec = recommend({**digits, "training": {"batch_size": 128}})
+    assert rec.hyperparameters["learning_rate"] == pytest.approx(0.5)
+    assert "lr.small_data_from_scratch" in rec.explanation("learning_rate").rules
+    huge_batch = recommend({**digits, "training": {"batch_size": 1024}})
+    assert huge_batch.hyperparameters["learning_rate"] == pytest.approx(2.0)
+    imagenet = recommend({"model": {"name": "resnet50"}})
+    assert "lr.small_data_from_scratch" not in imagenet.explanation("learning_rate").rules
+    pretrained = recommend({**digits, "training": {"pretrained": True}})
+    assert "lr.small_data_from_scratch" not in pretrained.explanation("learning_rate").rules

@@ -21,15 +21,23 @@ from servers import BACKENDS, fresh_database, run_server
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=BACKENDS)
-def stack(request, tmp_path):
-    """A database and the API on it, with the test objective offered by a worker host."""
-    with fresh_database(request.param, tmp_path) as url:
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(request, tmp_path_factory):
+    """A database and the API on it, with the test objective offered by a worker host; shared
+    by the module's tests (each runs its own job to the end, so they never see each other's)."""
+    directory = tmp_path_factory.mktemp(f"stack-{request.param}")
+    with fresh_database(request.param, directory) as url:
         # A worker records what it offers (the test objective) before jobs can name it.
-        offer = start_worker(url, tmp_path, "--once")
+        offer = start_worker(url, directory, "--once")
         wait_all([offer])
-        with run_server(url, tmp_path) as server:
-            yield server, url, tmp_path
+        with run_server(url, directory) as server:
+            yield server, url, directory
+
+
+def only_on(stack_backend: str, request: pytest.FixtureRequest) -> None:
+    """Some faults are worth injecting on one backend only, to keep the suite short."""
+    if request.node.callspec.params["stack"] != stack_backend:
+        pytest.skip(f"run on {stack_backend} only")
 
 
 def test_digits_job_runs_to_success_with_advisor_first(stack):
@@ -73,7 +81,8 @@ def test_two_workers_share_one_job_and_run_exactly_n_trials(stack):
         assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "succeeded"
 
 
-def test_pruned_trials_appear_as_pruned(stack):
+def test_pruned_trials_appear_as_pruned(stack, request):
+    only_on("sqlite", request)
     server, url, directory = stack
     job = submit(server, objective="quick", n_trials=10, sampler="random", pruner="median",
                  training={"batch_size": 128, "epochs": 6})
@@ -84,7 +93,8 @@ def test_pruned_trials_appear_as_pruned(stack):
     assert len(states) == 10 and "pruned" in states
 
 
-def test_killed_worker_trial_is_failed_and_retried_by_another(stack):
+def test_killed_worker_trial_is_failed_and_retried_by_another(stack, request):
+    only_on("postgresql", request)
     server, url, directory = stack
     job = submit(server, objective="quick", n_trials=3, pruner="none",
                  training={"batch_size": 128, "epochs": 4})
@@ -109,7 +119,8 @@ def test_killed_worker_trial_is_failed_and_retried_by_another(stack):
         assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "succeeded"
 
 
-def test_sigterm_lets_the_current_trial_finish_then_exits(stack):
+def test_sigterm_lets_the_current_trial_finish_then_exits(stack, request):
+    only_on("sqlite", request)
     server, url, directory = stack
     job = submit(server, objective="quick", n_trials=4, pruner="none",
                  training={"batch_size": 128, "epochs": 4})
