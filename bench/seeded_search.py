@@ -56,7 +56,6 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 # Run as a script, this folder comes first on sys.path and bench/advisor.py would shadow the
 # advisor package.
@@ -67,7 +66,6 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from advisor import recommend
 from advisor.schemas import (
     EvidenceRecord,
     ModelSpec,
@@ -183,9 +181,7 @@ def advise(request: JobRequest, evidence: list[EvidenceRecord]) -> Recommendatio
     profile), with `evidence` handed to the advisor as the API does for calibrated advice."""
     data = registry.find_dataset(scratch_session(), request.dataset)
     assert data is not None, request.dataset
-    with mock.patch.object(jobs, "recommend",
-                           lambda profile, *_, **__: recommend(profile, evidence)):
-        return jobs.advise(request, data)
+    return jobs.advise(request, data, evidence)
 
 
 def generic_config(settings: Settings) -> dict[str, Any]:
