@@ -45,7 +45,7 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://"
                     "hpadvisor:hpadvisor@127.0.0.1:5432/hpadvisor_test); `make test` sets it")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))

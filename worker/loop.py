@@ -26,10 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import results
@@ -57,6 +59,12 @@ MAX_RETRIES = 3
 #: fast trials would otherwise spend more on bookkeeping than on training.
 PROGRESS_EVERY_S = float(os.environ.get("HPADVISOR_PROGRESS_S", "1.0"))
 ACTIVE = ("queued", "running")
+#: A lost connection (the database restarted, the network dropped): the worker waits and goes
+#: on, with a growing pause, this many times in a row at most; then it exits with the error.
+#: Pre-ping on the pool reconnects; a trial cut by the loss is re-queued (see `run_one_trial`),
+#: or, when its result could not be written, failed by the heartbeat check and retried.
+DB_RETRIES = int(os.environ.get("HPADVISOR_DB_RETRIES", "10"))
+DB_ERRORS = (OperationalError, StorageInternalError)
 
 
 class JobStopped(Exception):
@@ -108,12 +116,32 @@ class Worker:
         """Work until stopped; with `once`, until no job has work left."""
         log.info("worker %s on %s (device %s)", self.options.name, _safe(self.url),
                  self.options.device)
+        failures = 0
         while not self.stopping:
-            worked = any(self.work_on(job_id) for job_id in self.active_job_ids())
-            if not worked:
-                if once and not self.active_job_ids():
+            try:
+                if not self.step(once):
                     return
-                time.sleep(self.options.poll_s)
+            except Exception as error:
+                failures += 1
+                cause = _database_error(error)
+                if failures > DB_RETRIES or cause is None:
+                    raise
+                pause = min(30.0, 0.5 * 2 ** (failures - 1))
+                log.warning("database unavailable (%s); retrying in %.1f s (%d/%d)",
+                            _first_line(cause), pause, failures, DB_RETRIES,
+                            extra={"retry": failures})
+                time.sleep(pause)
+            else:
+                failures = 0
+
+    def step(self, once: bool) -> bool:
+        """One pass over the active jobs; False when `once` and no job has work left."""
+        worked = any(self.work_on(job_id) for job_id in self.active_job_ids())
+        if not worked:
+            if once and not self.active_job_ids():
+                return False
+            time.sleep(self.options.poll_s)
+        return True
 
     def active_job_ids(self) -> list[int]:
         with self.sessions() as session:
@@ -138,8 +166,36 @@ class Worker:
             if self.run_one_trial(claimed, study) not in ACTIVE:
                 break
             job = claimed
-        results.finish_if_done(self.sessions, study, job_id)
+        if self.claims_settled(job_id, study):
+            results.finish_if_done(self.sessions, study, job_id)
         return ran
+
+    def claims_settled(self, job_id: int, study: optuna.Study) -> bool:
+        """Whether every claim on a spent budget has become a trial in the study.
+
+        A claim is taken before Optuna creates its trial. In between, the budget looks spent and
+        no trial is running, so another worker would finish the job under the claimer, whose
+        trial then fails with "job succeeded" (seen with four workers on instant trials). Every
+        claim becomes exactly one trial that is no longer WAITING, so the job may end only when
+        there are at least as many of those as claims - or when no worker has written to the job
+        for the grace period (a claimer that died before its trial existed).
+        """
+        job = self.load(job_id)
+        if job is None or job.state not in ACTIVE:
+            return True
+        if job.trials_claimed < job.n_trials + job.retries and self.within_time(job):
+            return True  # not finishing now in any case; nothing to read
+        # Counted here, before finish_if_done looks for running trials: a trial seen here
+        # cannot vanish, so if all claims are trials now, finish_if_done waits for all of them.
+        started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+        if started >= job.trials_claimed:
+            return True
+        quiet = (job.heartbeat_at is None or
+                 (datetime.now(UTC) - job.heartbeat_at).total_seconds() > GRACE_S)
+        if quiet:
+            log.warning("job %d: %d claims never became trials; finishing without them",
+                        job_id, job.trials_claimed - started, extra={"job_id": job_id})
+        return quiet
 
     # --- atomic steps on the job row ---------------------------------------------------------
 
@@ -173,14 +229,16 @@ class Worker:
                 .returning(Job)
             ).one_or_none()
 
-    def give_back(self, job_id: int, study: optuna.Study, trial: FrozenTrial) -> None:
-        """A trial stopped by a signal: re-queue its parameters and return its claim."""
+    def give_back(self, job_id: int, study: optuna.Study, trial: FrozenTrial,
+                  why: str = "stopped by a signal") -> None:
+        """A trial stopped by a signal or a lost database: re-queue its parameters and return
+        its claim."""
         study.enqueue_trial(trial.params, user_attrs=dict(trial.user_attrs))
         with self.sessions.begin() as session:
             session.execute(update(Job).where(Job.id == job_id)
                             .values(trials_claimed=Job.trials_claimed - 1))
-        log.info("job %d: trial %d stopped by a signal; its parameters are re-queued", job_id,
-                 trial.number, extra={"job_id": job_id, "trial": trial.number})
+        log.info("job %d: trial %d %s; its parameters are re-queued", job_id, trial.number,
+                 why, extra={"job_id": job_id, "trial": trial.number})
 
     def within_time(self, job: Job) -> bool:
         if job.timeout_s is None or job.started_at is None:
@@ -212,6 +270,7 @@ class Worker:
                                     "best_value": best}
         state = job.state
         last_write = 0.0
+        lost_database = False
 
         def objective(trial: optuna.Trial) -> float:
             config = trial_config(advised, suggest(trial, dims))
@@ -236,13 +295,21 @@ class Worker:
             ctx = TrialContext(trial=trial, config=config, dataset=job.dataset,
                                model=job.model_name, device=self.options.device, seed=seed,
                                threads=self.options.threads, on_epoch=on_epoch)
-            return objective_fn(ctx)
+            try:
+                return objective_fn(ctx)
+            except DB_ERRORS:
+                nonlocal lost_database
+                lost_database = True
+                raise
 
         finished: list[FrozenTrial] = []
         study.optimize(objective, n_trials=1, catch=(Exception,),
                        callbacks=[lambda _study, trial: finished.append(trial)])
-        if self.cancelled_by_signal and finished and finished[0].state == TrialState.FAIL:
-            self.give_back(job.id, study, finished[0])
+        if finished and finished[0].state == TrialState.FAIL:
+            if lost_database:
+                self.give_back(job.id, study, finished[0], "lost the database mid-trial")
+            elif self.cancelled_by_signal:
+                self.give_back(job.id, study, finished[0])
         for trial in finished:
             if trial.state == TrialState.COMPLETE and trial.value is not None:
                 best = trial.value if best is None else max(best, trial.value)
@@ -265,6 +332,26 @@ def _best_value(study: optuna.Study) -> float | None:
         return float(study.best_value)
     except ValueError:  # no complete trial yet
         return None
+
+
+def _database_error(error: BaseException) -> BaseException | None:
+    """The database error behind `error`, possibly as the cause of another (Optuna's `tell`
+    can fail with an UnboundLocalError while handling a lost connection), or None."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, DB_ERRORS):
+            return current
+        seen.add(id(current))
+        pending += [current.__cause__, current.__context__]
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
 def _safe(url: str) -> str:
