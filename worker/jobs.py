@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from advisor import AdvisorInputError, Recommendation, RecommendationRequest, recommend
 from advisor.schemas import DatasetSpec, EvidenceRecord, ModelSpec, SearchDimension
 from advisor.search_space import DEFAULT_TUNED
-from worker import registry
+from worker import registry, trials
 from worker.errors import FieldError, JobConflict, JobNotFound
 from worker.evidence import evidence_for_job, recent_records
 from worker.schemas import (
@@ -38,8 +38,8 @@ from worker.store.models import Job, utcnow
 from worker.studies import create_job_study, study_name_for
 
 #: A trial user attribute the worker sets on the trial that runs the advisor's configuration.
-ADVISOR_TRIAL_ATTR = "hpadvisor_role"
-ADVISOR_TRIAL_ROLE = "advisor"
+ADVISOR_TRIAL_ATTR = trials.ADVISOR_ATTR
+ADVISOR_TRIAL_ROLE = trials.ADVISOR_ROLE
 CANCELLABLE = ("queued", "running")
 
 
@@ -124,7 +124,7 @@ def create_job(session: Session, storage: BaseStorage, request: JobRequest) -> J
         session.delete(job)
         session.commit()
         raise
-    return _detail(job, storage)
+    return _detail(session, job)
 
 
 # --- read --------------------------------------------------------------------------------------
@@ -157,65 +157,38 @@ def _job(session: Session, job_id: int) -> Job:
 
 
 def get_job(session: Session, storage: BaseStorage, job_id: int) -> JobDetail:
-    detail = _detail(_job(session, job_id), storage)
+    detail = _detail(session, _job(session, job_id))
     detail.evidence = evidence_for_job(session, job_id)
     return detail
 
 
-def _trials(storage: BaseStorage, study_name: str | None) -> list[FrozenTrial]:
-    if study_name is None:
-        return []
-    try:
-        study_id = storage.get_study_id_from_name(study_name)
-    except KeyError:
-        return []  # the study is created right after the job row
-    return storage.get_all_trials(study_id, deepcopy=False)
-
-
-def _counts(trials: list[FrozenTrial]) -> TrialCounts:
-    counts = TrialCounts()
-    for trial in trials:
-        name = trial.state.name.lower()
-        if name in TrialCounts.model_fields:
-            setattr(counts, name, getattr(counts, name) + 1)
-    return counts
-
-
-def _best(completed: list[FrozenTrial]) -> BestTrial | None:
-    if not completed:
-        return None
-    best = max(completed, key=lambda t: (float(t.value or 0.0), -t.number))
-    return BestTrial(number=best.number, value=float(best.value or 0.0), params=best.params)
-
-
-def _is_advisor_trial(trial: FrozenTrial) -> bool:
-    return trial.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE
-
-
-def _advisor(space: list[SearchDimension], trials: list[FrozenTrial],
-             completed: list[FrozenTrial]) -> AdvisorComparison:
+def _advisor(session: Session, sid: int | None,
+             space: list[SearchDimension]) -> AdvisorComparison:
     comparison = AdvisorComparison(params={dim.key: dim.default for dim in space})
-    mine = next((t for t in trials if _is_advisor_trial(t)), None)
-    if mine is None:
-        return comparison
-    comparison.trial_number = mine.number
-    if mine.state == TrialState.COMPLETE and mine.value is not None:
-        comparison.value = float(mine.value)
-        comparison.rank = 1 + sum(1 for t in completed if (t.value or 0.0) > mine.value)
-        comparison.of = len(completed)
+    mine = trials.advisor_trial(session, sid)
+    if mine is not None:
+        comparison.trial_number = mine.trial.number
+        comparison.value = mine.trial.value if mine.rank is not None else None
+        comparison.rank = mine.rank
+        comparison.of = mine.of if mine.rank is not None else None
     return comparison
 
 
-def _detail(job: Job, storage: BaseStorage) -> JobDetail:
-    trials = _trials(storage, job.study_name)
-    completed = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    counts = _counts(trials)
+def _detail(session: Session, job: Job) -> JobDetail:
+    """The job with its trial counts, best trial and advisor rank: a few bounded queries on
+    Optuna's tables (see `worker.trials`), however many trials the study has."""
+    sid = trials.study_id(session, job.study_name)
+    counts = TrialCounts(**{k: v for k, v in trials.trial_counts(session, sid).items()
+                            if k in TrialCounts.model_fields})
+    best_row = trials.best_trial(session, sid)
+    best = None if best_row is None or best_row.value is None else BestTrial(
+        number=best_row.number, value=best_row.value, params=best_row.params)
     space = [SearchDimension.model_validate(dim) for dim in job.search_space]
     return JobDetail(
         **_summary_fields(job), timeout_s=job.timeout_s, seed=job.seed, tune=job.tune,
         request=job.request, recommendation=Recommendation.model_validate(job.recommendation),
-        search_space=space, trials=counts, trials_done=counts.done, best=_best(completed),
-        advisor=_advisor(space, trials, completed), started_at=job.started_at,
+        search_space=space, trials=counts, trials_done=counts.done, best=best,
+        advisor=_advisor(session, sid, space), started_at=job.started_at,
         finished_at=job.finished_at, worker=job.worker, heartbeat_at=job.heartbeat_at,
         result=job.result)
 
@@ -229,11 +202,13 @@ def _trial_view(trial: FrozenTrial) -> TrialView:
 
 def list_trials(session: Session, storage: BaseStorage, job_id: int, limit: int = 50,
                 offset: int = 0) -> Page[TrialView]:
-    """A page of the job's trials in trial-number order."""
-    trials = _trials(storage, _job(session, job_id).study_name)
-    items = [_trial_view(t) for t in trials[offset:offset + limit]]
-    return Page[TrialView](items=items, total=len(trials), limit=limit, offset=offset,
-                           next_offset=offset + limit if offset + limit < len(trials) else None)
+    """A page of the job's trials in trial-number order: the page's ids from one bounded query,
+    then just those trials through Optuna's own loader."""
+    sid = trials.study_id(session, _job(session, job_id).study_name)
+    page = trials.trials_page(session, sid, "number", "asc", limit, offset)
+    items = [_trial_view(t) for t in trials.load(storage, sid, [r.trial_id for r in page.rows])]
+    return Page[TrialView](items=items, total=page.total, limit=limit, offset=offset,
+                           next_offset=offset + limit if offset + limit < page.total else None)
 
 
 # --- cancel ------------------------------------------------------------------------------------
@@ -251,4 +226,4 @@ def cancel_job(session: Session, storage: BaseStorage, job_id: int) -> JobDetail
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise JobConflict(job_id, job.state, f"job {job_id} is already {job.state}; only "
                           f"{' or '.join(CANCELLABLE)} jobs can be cancelled")
-    return _detail(job, storage)
+    return _detail(session, job)

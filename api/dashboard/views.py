@@ -2,7 +2,7 @@
 
 The routes in `api.routes.dashboard` call one of these each and hand the result to a template;
 the templates only lay it out. Nothing here loads a whole study: trials come from the paged,
-bounded queries in `api.dashboard.queries`.
+bounded queries in `worker.trials`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from advisor import AdvisorInputError, Recommendation, RecommendationRequest, diagnose, recommend
 from advisor.schemas import Diagnosis
-from api.dashboard import figures, queries
+from api.dashboard import figures
 from worker import jobs as job_functions
+from worker import trials as queries
 from worker.errors import JobNotFound
 from worker.schemas import JobState
 from worker.store.evidence import Evidence

@@ -14,11 +14,14 @@ from servers import fresh_database, run_server
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def finished_jobs(tmp_path):
-    """Two tiny digits jobs run by a real worker, on SQLite, behind a real server."""
+@pytest.fixture(scope="module")
+def finished_jobs(tmp_path_factory):
+    """Two tiny digits jobs (5 trials each: fewer would not count as evidence) run by a real
+    worker, on SQLite, behind a real server."""
+    tmp_path = tmp_path_factory.mktemp("evidence")
     with fresh_database("sqlite", tmp_path) as url, run_server(url, tmp_path) as server:
-        jobs = [submit(server, n_trials=2, seed=seed, training={"batch_size": 128, "epochs": 2})
+        jobs = [submit(server, n_trials=5, seed=seed, pruner="none",
+                       training={"batch_size": 128, "epochs": 2})
                 for seed in (0, 1)]
         wait_all([start_worker(url, tmp_path, "--once")])
         yield server, jobs

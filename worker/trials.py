@@ -1,4 +1,4 @@
-"""Paged, bounded reads of Optuna's tables for the dashboard.
+"""Paged, bounded reads of Optuna's tables, for the job API and the dashboard.
 
 Optuna's storage API reads a study's trials all at once (`get_all_trials`); `_CachedStorage`
 makes later reads incremental, but the first read of a 100,000-trial study still loads every
@@ -35,10 +35,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
+#: The user attribute (and its value) the worker puts on the trial of the advisor's configuration.
 ADVISOR_ATTR = "hpadvisor_role"
 ADVISOR_ROLE = "advisor"
-CURVES_ATTR = "curves"
-CONFIG_ATTR = "config"
 #: Sort keys of the trials table besides the tuned parameters.
 SORT_KEYS = ("number", "value", "state")
 
@@ -310,3 +309,14 @@ def rdb(storage: BaseStorage) -> RDBStorage:
     if not isinstance(backend, RDBStorage):
         raise TypeError(f"the dashboard reads Optuna's RDB storage, not {type(backend).__name__}")
     return backend
+
+
+def load(storage: BaseStorage, sid: int | None, trial_ids: list[int]) -> list[FrozenTrial]:
+    """Just these trials as `FrozenTrial`s (Optuna's own RDB loader), in the order given."""
+    if sid is None or not trial_ids:
+        return []
+    wanted = set(trial_ids)
+    loaded = rdb(storage)._get_trials(sid, None, included_trial_ids=wanted,
+                                      trial_id_greater_than=max(wanted))
+    by_id = {t._trial_id: t for t in loaded if t._trial_id in wanted}
+    return [by_id[i] for i in trial_ids if i in by_id]
