@@ -1,0 +1,70 @@
+"""The container files, checked without Docker (no daemon, and no `docker compose`, on the
+machines the tests run on): the compose file's structure as YAML, the Dockerfile's promises.
+Where Docker is available, `docker compose config` and `docker build .` check the rest."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_postgres_api_and_workers_with_a_named_volume() -> None:
+    spec = compose()
+    assert set(spec["services"]) == {"db", "api", "worker"}
+    assert "pgdata" in spec["volumes"]
+    db = spec["services"]["db"]
+    assert db["image"].startswith("postgres:")
+    assert "pgdata:/var/lib/postgresql/data" in db["volumes"]
+
+
+def test_every_long_running_service_has_a_healthcheck_and_waits_for_its_dependency() -> None:
+    services = compose()["services"]
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["worker"]["healthcheck"] == {"disable": True}
+    assert services["api"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_api_serves_on_all_interfaces_and_workers_are_replicated() -> None:
+    services = compose()["services"]
+    command = services["api"]["command"]
+    assert command[:1] == ["serve"] and command[command.index("--host") + 1] == "0.0.0.0"
+    assert services["worker"]["command"][:1] == ["worker"]
+    assert services["worker"]["deploy"]["replicas"] == 2
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert re.search(r"#\s+resources:\s*\n\s*#\s+reservations:\s*\n\s*#\s+devices:", text), \
+        "the GPU reservation block is there, commented"
+
+
+def test_api_and_workers_share_one_postgresql_url() -> None:
+    services = compose()["services"]
+    urls = {services[name]["environment"]["HPADVISOR_DATABASE_URL"] for name in ("api", "worker")}
+    assert len(urls) == 1
+    (url,) = urls
+    assert url.startswith("postgresql+psycopg://hpadvisor:") and url.endswith("@db:5432/hpadvisor")
+    assert services["api"]["image"] == services["worker"]["image"]
+
+
+def test_dockerfile_is_non_root_with_healthcheck_entrypoint_and_torch_arguments() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", text, re.M)
+    assert re.search(r'^ARG TORCH_SPEC="torch==2\.13\.0"$', text, re.M)
+    assert re.search(r"^ARG TORCH_INDEX_URL=", text, re.M)
+    users = re.findall(r"^USER (\S+)$", text, re.M)
+    assert users and users[-1] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*\n.*/healthz", text, re.M)
+    assert re.search(r'^ENTRYPOINT \["hpadvisor"\]$', text, re.M)
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "tests", "*.db"} <= set(ignored)
