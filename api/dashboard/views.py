@@ -22,6 +22,7 @@ from api.dashboard import figures
 from worker import jobs as job_functions
 from worker import trials as queries
 from worker.errors import JobNotFound
+from worker.objectives import CONFIG_ATTR, CURVES_ATTR
 from worker.schemas import JobState
 from worker.store.evidence import Evidence
 from worker.store.models import FINAL_STATES, JOB_STATES, Job
@@ -179,9 +180,9 @@ def outcome(session: Session, job: Job, found: Live | None = None) -> Outcome:
     best_config: dict[str, Any] = {}
     curves = None
     if best is not None:
-        best_config = queries.user_attr(session, best.trial_id, queries.CONFIG_ATTR) or {}
+        best_config = queries.user_attr(session, best.trial_id, CONFIG_ATTR) or {}
         best_config = {**best_config, **best.params}
-        curves = queries.user_attr(session, best.trial_id, queries.CURVES_ATTR)
+        curves = queries.user_attr(session, best.trial_id, CURVES_ATTR)
     keys = list(job.tune) + [k for k in advised if k not in job.tune and k in best_config]
     rows = [ParamComparison(key, advised.get(key), best_config.get(key),
                             _ratio(best_config.get(key), advised.get(key)), key in job.tune)
@@ -251,7 +252,7 @@ def plot(session: Session, storage: BaseStorage, job_id: int, name: str,
             return {"message": "No trial to show yet." if trial is None
                     else f"This job has no trial {trial}."}
         return figures.curves_figure(row.number, queries.user_attr(session, row.trial_id,
-                                                                   queries.CURVES_ATTR))
+                                                                   CURVES_ATTR))
     counts = queries.trial_counts(session, sid)
     key = (str(queries.rdb(storage).url), job.study_name, name, tuple(sorted(counts.items())))
     cached = _FIGURES.get(key)
