@@ -42,5 +42,8 @@ TOO_LARGE: Responses = {413: {"model": Problem, "description": "Body over "
                               "HPADVISOR_MAX_BODY_BYTES"}}
 UNAVAILABLE: Responses = {503: {"model": ServerProblem,
                                 "description": "The database is unreachable; try again"}}
-#: A mutating route that takes a body: key, size, database.
-MUTATING: Responses = {**UNAUTHORIZED, **TOO_LARGE, **UNAVAILABLE}
+BAD_BODY: Responses = {400: {"model": ServerProblem, "description": "The body could not be "
+                             "read at all (e.g. bytes that are not text); FastAPI answers "
+                             "before validation"}}
+#: A mutating route that takes a body: key, size, unreadable body, database.
+MUTATING: Responses = {**UNAUTHORIZED, **TOO_LARGE, **BAD_BODY, **UNAVAILABLE}

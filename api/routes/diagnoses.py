@@ -6,13 +6,13 @@ from fastapi import APIRouter, Response
 
 from advisor.schemas import Curves, Diagnosis
 from api.deps import RequireKey
-from api.responses import TOO_LARGE, UNAUTHORIZED
+from api.responses import BAD_BODY, TOO_LARGE, UNAUTHORIZED
 
 router = APIRouter(prefix="/v1", tags=["advisor"])
 
 
 @router.post("/diagnoses", response_model=Diagnosis, dependencies=[RequireKey],
-             responses={**UNAUTHORIZED, **TOO_LARGE})
+             responses={**UNAUTHORIZED, **TOO_LARGE, **BAD_BODY})
 async def create_diagnosis(curves: Curves) -> Response:
     """Overfitting, underfitting, healthy, diverging or not converged, with concrete changes."""
     from advisor import diagnose
