@@ -16,6 +16,7 @@ runs the advisor).
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import socket
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,16 +115,13 @@ def _connection(url: str, template: dict[str, Any], distinct: bool, first: int, 
                 raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
 
 
-def load(url: str, template: dict[str, Any], distinct: bool, requests: int, connections: int,
-         base: int) -> dict[str, float]:
-    """Runs in the load process: warm up, then `requests` requests over `connections`
-    (distinct bodies are numbered from `base`, so no round repeats another's)."""
-    _connection(url, template, distinct, base + requests, 200, [])
+def drive(connection: Callable[[int, int, list[float]], None], requests: int,
+          connections: int, base: int = 0) -> dict[str, float]:
+    """`connection(first, count, latencies)` on `connections` threads, `requests` in all
+    (numbered from `base`), and the throughput and latency percentiles of the lot."""
     per = requests // connections
     latencies: list[list[float]] = [[] for _ in range(connections)]
-    threads = [threading.Thread(target=_connection,
-                                args=(url, template, distinct, base + i * per, per,
-                                      latencies[i]))
+    threads = [threading.Thread(target=connection, args=(base + i * per, per, latencies[i]))
                for i in range(connections)]
     started = time.perf_counter()
     for thread in threads:
@@ -130,9 +129,18 @@ def load(url: str, template: dict[str, Any], distinct: bool, requests: int, conn
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    flat = sorted(x for per in latencies for x in per)
+    flat = sorted(x for part in latencies for x in part)
     return {"rps": len(flat) / elapsed, "p50": statistics.median(flat) * 1e3,
             "p99": flat[int(0.99 * (len(flat) - 1))] * 1e3, "n": len(flat)}
+
+
+def load(url: str, template: dict[str, Any], distinct: bool, requests: int, connections: int,
+         base: int) -> dict[str, float]:
+    """Runs in the load process: warm up, then `requests` requests over `connections`
+    (distinct bodies are numbered from `base`, so no round repeats another's)."""
+    connection = functools.partial(_connection, url, template, distinct)
+    connection(base + requests, 200, [])
+    return drive(connection, requests, connections, base)
 
 
 def measure(url: str, body: dict[str, Any], distinct: bool, requests: int, connections: int,

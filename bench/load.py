@@ -23,13 +23,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse
+import functools
 import importlib.util
 import multiprocessing
 import os
-import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from types import ModuleType
 from typing import Any
@@ -139,21 +138,9 @@ def _connection(url: str, kind: str, job_ids: list[int], first: int, count: int,
 def load(url: str, kind: str, job_ids: list[int], requests: int,
          connections: int) -> dict[str, float]:
     """Runs in the load process: 300 warm-up requests, then `requests` over `connections`."""
-    _connection(url, kind, job_ids, 0, 300, [])
-    per = requests // connections
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    threads = [threading.Thread(target=_connection,
-                                args=(url, kind, job_ids, i * per, per, latencies[i]))
-               for i in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    flat = sorted(x for part in latencies for x in part)
-    return {"rps": len(flat) / elapsed, "p50": statistics.median(flat) * 1e3,
-            "p99": flat[int(0.99 * (len(flat) - 1))] * 1e3, "n": len(flat)}
+    connection = functools.partial(_connection, url, kind, job_ids)
+    connection(0, 300, [])
+    return BENCH_API.drive(connection, requests, connections)
 
 
 def measure(url: str, kind: str, job_ids: list[int], requests: int,
