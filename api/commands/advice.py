@@ -7,6 +7,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -30,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rec = subparsers.add_parser("recommend", help="explained hyperparameters for a profile")
     add_profile_arguments(rec)
     rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+    rec.add_argument("--url", help="ask the service at URL instead of the advisor in this "
+                     "process: its answer is calibrated by the evidence of finished studies")
+    rec.add_argument("--api-key", default=os.environ.get("HPADVISOR_API_KEY"),
+                     help="API key for --url (default: $HPADVISOR_API_KEY)")
+    rec.add_argument("--no-evidence", action="store_true",
+                     help="with --url: the rules alone, without calibration by evidence")
     rec.set_defaults(handler=run_recommend)
 
     diag = subparsers.add_parser("diagnose", help="read train/val curves and say what to change")
@@ -87,6 +94,11 @@ def describe_validation_error(error: ValidationError) -> str:
 def run_recommend(args: argparse.Namespace) -> int:
     if not args.model and args.params_m is None:
         raise UsageError("--model: give a model name (or --params-m with its size)")
+    if args.url:
+        return _recommend_from_service(args)
+    if args.no_evidence:
+        raise UsageError("--no-evidence: only meaningful with --url (in process there is no "
+                         "evidence)")
     try:
         recommendation = recommend(profile_from_args(args))
     except ValidationError as error:
@@ -97,6 +109,21 @@ def run_recommend(args: argparse.Namespace) -> int:
         print(recommendation.model_dump_json(indent=2))
     else:
         print(render_recommendation(recommendation))
+    return 0
+
+
+def _recommend_from_service(args: argparse.Namespace) -> int:
+    from api.commands.service import Unreachable, request
+
+    body = {**profile_from_args(args), "use_evidence": not args.no_evidence}
+    try:
+        answer = request(args, "POST", "/v1/recommendations", json=body)
+    except Unreachable as error:
+        print(f"hpadvisor: error: {error}", file=sys.stderr)
+        return 1
+    recommendation = Recommendation.model_validate(answer)
+    print(recommendation.model_dump_json(indent=2) if args.json
+          else render_recommendation(recommendation))
     return 0
 
 
@@ -118,6 +145,9 @@ def render_recommendation(rec: Recommendation) -> str:
         out += ["", "advice:"]
         out += [textwrap.fill(f"- {a.text} [{a.id}]", 100, subsequent_indent="  ")
                 for a in rec.advice]
+    if rec.rule_based:
+        out += ["", "calibrated by evidence (the rules alone gave: "
+                + ", ".join(f"{k} {_show(v)}" for k, v in rec.rule_based.items()) + ")"]
     if rec.warnings:
         out += ["", "warnings:"] + [f"- {w}" for w in rec.warnings]
     return "\n".join(out)

@@ -57,6 +57,20 @@ def test_recommendation_for_the_same_profile_cites_finished_jobs(finished_jobs):
     plain_lr = next(e for e in plain["explanations"] if e["key"] == "learning_rate")
     assert "calibration.numeric" not in plain_lr["rules"]
     assert detail["evidence"]["job_id"] == jobs[0]["id"]
+    flags = ["--model", body["model"]["name"], "--params-m", str(body["model"]["params_millions"]),
+             "--num-images", str(body["dataset"]["num_train_images"]), "--num-classes",
+             str(body["dataset"]["num_classes"]), "--image-size",
+             str(body["dataset"]["image_size"]), "--no-flip", "--batch-size", "128",
+             "--epochs", "2", "--url", server.url, "--api-key", server.api_key]
+    if body["model"]["family"]:
+        flags += ["--family", body["model"]["family"]]
+    cli = subprocess.run([sys.executable, "-m", "api.cli", "recommend", *flags],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert "calibration.numeric" in cli.stdout and "similar finished stud" in cli.stdout
+    off = subprocess.run([sys.executable, "-m", "api.cli", "recommend", *flags,
+                          "--no-evidence"], capture_output=True, text=True, timeout=60)
+    assert off.returncode == 0 and "calibration.numeric" not in off.stdout
 
 
 def test_evidence_filter_cli_and_authenticated_delete(finished_jobs):
