@@ -6,6 +6,7 @@ Bad input exits with status 2 and a message naming the field and what is allowed
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"hpadvisor: error: {error}\n")
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`hpadvisor recommend ... | head`): stop quietly, and keep the
+        # interpreter from complaining while it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
