@@ -84,14 +84,20 @@ def start(kind: str, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     process = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port),
                                 database_url])
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    wait_until_up(process, url, f"{kind} server", tries=300)
+    return process, url
+
+
+def wait_until_up(process: subprocess.Popen[bytes], url: str, what: str, tries: int) -> None:
+    """Poll `url` until it answers (0.1 s apart); kill `process` and exit if it never does."""
+    for _ in range(tries):
         try:
             httpx.get(url + "/docs", timeout=0.5)
-            return process, url
+            return
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit(f"{kind} server did not start")
+    raise SystemExit(f"{what} did not start")
 
 
 # --- the load (a separate process) -------------------------------------------------------------

@@ -76,14 +76,8 @@ def start(kind: str, processes: int, database_url: str, directory: Path) -> tupl
     process = subprocess.Popen(command, env=env, cwd=_HERE.parent, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            httpx.get(url + "/docs", timeout=0.5)
-            return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"{kind} server ({processes} processes) did not start")
+    BENCH_API.wait_until_up(process, url, f"{kind} server ({processes} processes)", tries=600)
+    return process, url
 
 
 def serve_bare(port: int, processes: int, directory: str) -> None:
