@@ -8,6 +8,10 @@ PG_ROLE=hpadvisor
 PG_PASSWORD=hpadvisor
 PG_DB=hpadvisor_test
 
+# Only the environment goes to stdout (fd 3); everything the tools print goes to stderr, so
+# that a chatty pg_ctlcluster ("Removed stale pid file") cannot break `env $(...)`.
+exec 3>&1 1>&2
+
 log() { echo "test-services: $*" >&2; }
 
 start_postgres() {
@@ -20,7 +24,7 @@ start_postgres() {
   read -r version name status <<<"$cluster"
   if [ "$status" != "online" ]; then
     log "starting PostgreSQL $version/$name"
-    pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start
+    pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start 3>&-  # the server must not hold our stdout
   fi
   local psql=(su postgres -c)
   "${psql[@]}" "psql -v ON_ERROR_STOP=1 -q -c \"DO \\\$\\\$ BEGIN
@@ -30,7 +34,7 @@ start_postgres() {
   if ! "${psql[@]}" "psql -tAc \"SELECT 1 FROM pg_database WHERE datname = '$PG_DB'\"" | grep -q 1; then
     "${psql[@]}" "createdb -O $PG_ROLE $PG_DB" >&2
   fi
-  echo "HPADVISOR_TEST_POSTGRES_URL=postgresql+psycopg://$PG_ROLE:$PG_PASSWORD@127.0.0.1:5432/$PG_DB"
+  echo "HPADVISOR_TEST_POSTGRES_URL=postgresql+psycopg://$PG_ROLE:$PG_PASSWORD@127.0.0.1:5432/$PG_DB" >&3
 }
 
 start_postgres || true
