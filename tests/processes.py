@@ -9,9 +9,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
+
+from servers import free_port
 
 PLUGINS = Path(__file__).parent / "worker" / "plugins"
 
@@ -23,6 +27,23 @@ def start_worker(url: str, directory: Path, *extra: str, **env: str) -> subproce
     return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--database-url", url,
                              "--threads", "1", "--poll", "0.2", *extra], cwd=directory,
                             env=environ, stdout=log, stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def storage_proxy(url: str, directory: Path) -> Iterator[str]:
+    """`hpadvisor storage-proxy` on `url` and a free port; yields its grpc:// address and stops
+    it at the end. Workers wait for it to answer (HPADVISOR_PROXY_WAIT_S)."""
+    port = free_port()
+    log = (directory / "proxy.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "api.cli", "storage-proxy",
+                                "--database-url", url, "--port", str(port)], cwd=directory,
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield f"grpc://127.0.0.1:{port}"
+        assert process.poll() is None, (directory / "proxy.log").read_text()[-2000:]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def wait_all(workers: list[subprocess.Popen[bytes]], timeout: float = 240) -> None:

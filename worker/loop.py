@@ -25,18 +25,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import grpc
 import optuna
 from optuna.exceptions import StorageInternalError
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import (
+    BaseStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+    fail_stale_trials,
+)
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import results
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, TrialContext, get_objective
+from worker.proxy import HeartbeatGrpcStorage, is_grpc_url
 from worker.search import (
     advisor_params,
     make_pruner,
@@ -45,7 +51,7 @@ from worker.search import (
     trial_config,
     tuned_dimensions,
 )
-from worker.store.db import engine_kwargs, make_engine, make_sessionmaker
+from worker.store.db import engine_kwargs, make_engine, make_sessionmaker, redacted
 from worker.store.models import Job, utcnow
 from worker.studies import study_name_for
 
@@ -64,7 +70,9 @@ ACTIVE = ("queued", "running")
 #: Pre-ping on the pool reconnects; a trial cut by the loss is re-queued (see `run_one_trial`),
 #: or, when its result could not be written, failed by the heartbeat check and retried.
 DB_RETRIES = int(os.environ.get("HPADVISOR_DB_RETRIES", "10"))
-DB_ERRORS = (OperationalError, StorageInternalError)
+DB_ERRORS = (OperationalError, StorageInternalError, grpc.RpcError)
+#: How long a worker on `--storage grpc://...` waits for the proxy to answer at start.
+PROXY_WAIT_S = float(os.environ.get("HPADVISOR_PROXY_WAIT_S", "30"))
 
 
 class JobStopped(Exception):
@@ -88,6 +96,22 @@ class CountedRetry(RetryHeartbeatStaleTrialCallback):
                     job_id, trial.number, extra={"job_id": job_id, "trial": trial.number})
 
 
+def make_worker_storage(url: str, on_stale: CountedRetry) -> BaseStorage:
+    """Optuna's storage for a worker, with the heartbeat that re-runs a dead worker's trial:
+    the RDB storage on a database URL, or the gRPC proxy client on `grpc://host:port`."""
+    if is_grpc_url(url):
+        storage = HeartbeatGrpcStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                       stale_trial_callback=on_stale)
+        try:
+            storage.wait_server_ready(timeout=PROXY_WAIT_S)
+        except ConnectionError:
+            raise ConnectionError(f"no Optuna storage proxy answers at {url} "
+                                  f"(waited {PROXY_WAIT_S:.0f} s)") from None
+        return storage
+    return RDBStorage(url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
+                      grace_period=GRACE_S, heartbeat_stale_trial_callback=on_stale)
+
+
 @dataclass
 class WorkerOptions:
     device: str = "auto"
@@ -99,13 +123,14 @@ class WorkerOptions:
 class Worker:
     """One worker process on one database URL."""
 
-    def __init__(self, url: str, options: WorkerOptions | None = None) -> None:
+    def __init__(self, url: str, options: WorkerOptions | None = None,
+                 storage_url: str | None = None) -> None:
+        """`url`: the database of our job table (and of Optuna's, unless `storage_url` names
+        Optuna's gRPC storage proxy, `grpc://host:port`, in front of it)."""
         self.url = url
         self.options = options or WorkerOptions()
         self.sessions = make_sessionmaker(make_engine(url))
-        self.storage = RDBStorage(
-            url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
-            grace_period=GRACE_S, heartbeat_stale_trial_callback=CountedRetry(self.sessions))
+        self.storage = make_worker_storage(storage_url or url, CountedRetry(self.sessions))
         self.stopping = False
         #: Set by a second SIGTERM: stop the running trial at its next epoch too.
         self.cancelled_by_signal = False
@@ -114,7 +139,7 @@ class Worker:
 
     def run(self, once: bool = False) -> None:
         """Work until stopped; with `once`, until no job has work left."""
-        log.info("worker %s on %s (device %s)", self.options.name, _safe(self.url),
+        log.info("worker %s on %s (device %s)", self.options.name, redacted(self.url),
                  self.options.device)
         failures = 0
         while not self.stopping:
@@ -352,7 +377,3 @@ def _database_error(error: BaseException) -> BaseException | None:
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-
-
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)

@@ -119,28 +119,24 @@ def _database_url(args: argparse.Namespace) -> str:
 def _migrate(url: str) -> None:
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from worker.store import upgrade
+    from worker.store import redacted, upgrade
 
     try:
         upgrade(url)
     except ArgumentError as error:
         raise UsageError(f"--database-url: not a database URL ({error})") from None
     except (SQLAlchemyError, ImportError) as error:
-        print(f"hpadvisor: error: cannot migrate {_redact(url)}: "
+        print(f"hpadvisor: error: cannot migrate {redacted(url)}: "
               f"{str(error).splitlines()[0]}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def run_db_upgrade(args: argparse.Namespace) -> int:
+    from worker.store import redacted
+
     url = _database_url(args)
     _migrate(url)
-    print(f"database at {_redact(url)} is up to date")
+    print(f"database at {redacted(url)} is up to date")
     return 0
 
 

@@ -1,5 +1,6 @@
 """`hpadvisor worker`: run tuning trials for queued jobs, on any number of hosts against one
-database (PostgreSQL for many workers; the SQLite file for one machine)."""
+database (PostgreSQL for many workers; the SQLite file for one machine). `hpadvisor
+storage-proxy`: Optuna's gRPC storage proxy in front of that database, for hundreds of workers."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     worker = subparsers.add_parser("worker", help="run trials of queued tuning jobs")
     worker.add_argument("--database-url", help="SQLAlchemy URL shared with the API "
                         "(default: HPADVISOR_DATABASE_URL or sqlite:///./hpadvisor.db)")
+    worker.add_argument("--storage", metavar="grpc://HOST:PORT",
+                        default=os.environ.get("HPADVISOR_STORAGE"),
+                        help="reach Optuna's storage through `hpadvisor storage-proxy` at this "
+                        "address instead of the database (default: $HPADVISOR_STORAGE); the job "
+                        "table is still read on --database-url")
     worker.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     worker.add_argument("--threads", type=int, help="torch threads per trial (default: all "
                         "cores; with several workers on one machine, give each 1)")
@@ -32,18 +38,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "job_id, trial, ...; default: $HPADVISOR_LOG_JSON)")
     worker.set_defaults(handler=run_worker)
 
+    proxy = subparsers.add_parser(
+        "storage-proxy", help="serve Optuna's storage of the database to workers over gRPC")
+    proxy.add_argument("--database-url", help="SQLAlchemy URL shared with the API "
+                       "(default: HPADVISOR_DATABASE_URL or sqlite:///./hpadvisor.db)")
+    proxy.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (0.0.0.0 for worker hosts; default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=13000, help="port (default 13000)")
+    proxy.add_argument("--threads", type=int, default=16,
+                       help="threads serving requests (default 16)")
+    proxy.set_defaults(handler=run_storage_proxy)
 
-def run_worker(args: argparse.Namespace) -> int:
-    if args.log_json:
+
+def _setup_logging(json_lines: bool) -> None:
+    if json_lines:
         from api import logs
 
         logs.setup(json_lines=True)
     else:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up is noise here
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    _setup_logging(args.log_json)
     url = args.database_url or Settings.from_env().database_url
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads: must be at least 1")
+    if args.storage:
+        from worker.proxy import parse_grpc_url
+
+        try:
+            parse_grpc_url(args.storage)
+        except ValueError as error:
+            raise UsageError(f"--storage: {error}") from None
     from worker.loop import Worker, WorkerOptions
     from worker.offers import offer_everything
     from worker.store import upgrade
@@ -59,9 +88,12 @@ def run_worker(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         raise UsageError(f"--config: {error}") from None
     logging.getLogger("hpadvisor.worker").info("offering %s", ", ".join(names))
-    worker = Worker(url, WorkerOptions(device=args.device, threads=args.threads,
-                                       poll_s=args.poll, name=f"{os.uname().nodename}:"
-                                       f"{os.getpid()}"))
+    options = WorkerOptions(device=args.device, threads=args.threads, poll_s=args.poll,
+                            name=f"{os.uname().nodename}:{os.getpid()}")
+    try:
+        worker = Worker(url, options, storage_url=args.storage)
+    except ConnectionError as error:
+        raise UsageError(f"--storage: {error}") from None
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log = logging.getLogger("hpadvisor.worker")
@@ -76,4 +108,20 @@ def run_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     worker.run(once=args.once)
+    return 0
+
+
+def run_storage_proxy(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise UsageError("--port: must be from 1 to 65535")
+    if args.threads < 1:
+        raise UsageError("--threads: must be at least 1")
+    _setup_logging(False)
+    from worker.proxy import serve
+    from worker.store import upgrade
+
+    url = args.database_url or Settings.from_env().database_url
+    upgrade(url)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    serve(url, args.host, args.port, args.threads)
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy import create_engine, text
 
-from processes import start_worker, study, submit, wait_all
+from processes import start_worker, storage_proxy, study, submit, wait_all
 from servers import LiveServer, fresh_database, run_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -192,3 +194,41 @@ def test_postgresql_restarted_under_running_workers(postgres, tmp_path: Path) ->
     assert all(t.number in rerun for t in failed), "a failed trial was not re-run"
     assert sum(t.user_attrs.get("hpadvisor_role") == "advisor" for t in complete) == 1
     assert job_state(server, job["id"]) == "succeeded"
+
+
+@pytest.mark.postgres
+def test_workers_through_the_storage_proxy_share_a_job_and_survive_a_kill(postgres, tmp_path):
+    """Injects: three workers that reach Optuna's storage only through `hpadvisor
+    storage-proxy` in front of PostgreSQL; one of them is SIGKILLed mid-trial. Must hold: the
+    dead worker's trial is failed by the heartbeat (recorded through the proxy) and re-run with
+    its parameters, the job ends with exactly n_trials complete trials and the advisor's
+    configuration once, and every trial's heartbeat went through the proxy (none in Optuna's
+    RDB heartbeat table, which only a direct connection writes)."""
+    url, server = postgres
+    job = submit(server, objective="quick", n_trials=12, pruner="none",
+                 training={"batch_size": 128, "epochs": 3})
+    env = {"HPADVISOR_TEST_EPOCH_S": "0.3", "HPADVISOR_HEARTBEAT_S": "1",
+           "HPADVISOR_GRACE_S": "3"}
+    with storage_proxy(url, tmp_path) as address:
+        victim = start_worker(url, tmp_path, "--storage", address, **env)
+        wait_for(lambda: study(url, job["id"]).get_trials(states=(TrialState.RUNNING,)),
+                 "the first worker's trial", timeout=90)
+        time.sleep(0.5)  # mid-trial: its heartbeat has been recorded through the proxy
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        wait_all([start_worker(url, tmp_path, "--once", "--storage", address, **env)
+                  for _ in range(2)], timeout=180)
+    trials = study(url, job["id"]).get_trials(deepcopy=False)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 12 and len(failed) == 1, [t.state for t in trials]
+    retried = [t for t in complete if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert retried and retried[0].params == failed[0].params
+    assert sum(t.user_attrs.get("hpadvisor_role") == "advisor" for t in complete) == 1
+    assert all("hpadvisor:heartbeat" in t.system_attrs for t in trials)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM trial_heartbeats")) == 0
+    engine.dispose()
+    assert job_state(server, job["id"]) == "succeeded"
+    assert "Traceback" not in worker_logs(tmp_path)

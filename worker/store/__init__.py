@@ -8,6 +8,7 @@ from worker.store.db import (
     include_our_objects,
     make_engine,
     make_sessionmaker,
+    redacted,
     session_scope,
     upgrade,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "include_our_objects",
     "make_engine",
     "make_sessionmaker",
+    "redacted",
     "session_scope",
     "upgrade",
 ]

@@ -29,6 +29,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def redacted(url: str) -> str:
+    """`url` as it may be logged: the password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def engine_kwargs(url: str) -> dict[str, Any]:
     """Keyword arguments for `create_engine` (also handed to Optuna's RDBStorage)."""
     if is_sqlite(url):

@@ -1,0 +1,108 @@
+"""The gRPC storage proxy's client side: addresses, and Optuna's heartbeat carried through it.
+
+A real proxy (Optuna's `run_grpc_proxy_server`) serves an in-memory storage in a thread; the
+heartbeat, the stale check and the retry callback run through Optuna's own `fail_stale_trials`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import optuna
+import pytest
+from optuna.storages import InMemoryStorage, run_grpc_proxy_server
+from optuna.trial import TrialState
+
+from servers import free_port
+from worker.proxy import BEAT_ATTR, HeartbeatGrpcStorage, is_grpc_url, parse_grpc_url
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("grpc://10.0.0.5:13001", ("10.0.0.5", 13001)),
+    ("grpc://proxy.internal", ("proxy.internal", 13000)),
+])
+def test_grpc_addresses_parse(url: str, expected: tuple[str, int]) -> None:
+    assert is_grpc_url(url)
+    assert parse_grpc_url(url) == expected
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("postgresql://h/db", "expected grpc://host:port"),
+    ("grpc://", "expected grpc://host:port"),
+    ("h:13000", "expected grpc://host:port"),
+    ("grpc://h:99999", "not a number from 1 to 65535"),
+])
+def test_bad_grpc_addresses_say_what_is_expected(url: str, message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        parse_grpc_url(url)
+    assert message in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def proxy_url() -> str:
+    port = free_port()
+    threading.Thread(target=run_grpc_proxy_server, args=(InMemoryStorage(),),
+                     kwargs={"host": "127.0.0.1", "port": port}, daemon=True).start()
+    return f"grpc://127.0.0.1:{port}"
+
+
+def storage(url: str, retried: list[int] | None = None) -> HeartbeatGrpcStorage:
+    def on_stale(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        assert retried is not None
+        retried.append(trial.number)
+
+    client = HeartbeatGrpcStorage(url, heartbeat_interval=1, grace_period=5,
+                                  stale_trial_callback=on_stale)
+    client.wait_server_ready(timeout=20)
+    return client
+
+
+def test_only_trials_whose_beat_is_older_than_the_grace_period_are_failed(proxy_url) -> None:
+    retried: list[int] = []
+    client = storage(proxy_url, retried)
+    study = optuna.create_study(storage=client)
+    silent, beating, stale = (study.ask() for _ in range(3))
+    client.record_heartbeat(beating._trial_id)
+    client.set_trial_system_attr(stale._trial_id, BEAT_ATTR, time.time() - 60)
+
+    optuna.storages.fail_stale_trials(study)
+
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    assert states == {silent.number: TrialState.RUNNING, beating.number: TrialState.RUNNING,
+                      stale.number: TrialState.FAIL}
+    assert retried == [stale.number]
+
+
+def test_a_beat_after_another_worker_failed_the_trial_is_ignored(proxy_url) -> None:
+    client = storage(proxy_url)
+    study = optuna.create_study(storage=client)
+    trial = study.ask()
+    study.tell(trial, state=TrialState.FAIL)
+    client.record_heartbeat(trial._trial_id)  # must not raise in the heartbeat thread
+    assert study.trials[0].state == TrialState.FAIL
+
+
+def run_worker(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "api.cli", "worker", "--once", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_worker_refuses_a_storage_that_is_not_a_grpc_address(tmp_path) -> None:
+    done = run_worker("--database-url", f"sqlite:///{tmp_path}/h.db",
+                      "--storage", "postgresql://elsewhere/db")
+    assert done.returncode == 2
+    assert "--storage: expected grpc://host:port" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_worker_says_when_no_proxy_answers(tmp_path) -> None:
+    done = run_worker("--database-url", f"sqlite:///{tmp_path}/h.db",
+                      "--storage", f"grpc://127.0.0.1:{free_port()}",
+                      HPADVISOR_PROXY_WAIT_S="1")
+    assert done.returncode == 2
+    assert "no Optuna storage proxy answers at grpc://127.0.0.1:" in done.stderr
+    assert "Traceback" not in done.stderr
