@@ -18,7 +18,7 @@ def compose() -> dict:
 
 def test_compose_has_postgres_api_and_workers_with_a_named_volume() -> None:
     spec = compose()
-    assert set(spec["services"]) == {"db", "api", "worker"}
+    assert set(spec["services"]) == {"db", "api", "worker", "storage-proxy"}
     assert "pgdata" in spec["volumes"]
     db = spec["services"]["db"]
     assert db["image"].startswith("postgres:")
@@ -68,3 +68,14 @@ def test_dockerfile_is_non_root_with_healthcheck_entrypoint_and_torch_arguments(
 def test_dockerignore_keeps_the_context_small() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "tests", "*.db"} <= set(ignored)
+
+
+def test_the_storage_proxy_is_an_opt_in_profile_on_the_same_database() -> None:
+    services = compose()["services"]
+    proxy = services["storage-proxy"]
+    assert proxy["profiles"] == ["proxy"]
+    assert proxy["command"][:1] == ["storage-proxy"]
+    assert proxy["environment"]["HPADVISOR_DATABASE_URL"] == \
+        services["worker"]["environment"]["HPADVISOR_DATABASE_URL"]
+    assert "wait_server_ready" in " ".join(proxy["healthcheck"]["test"])
+    assert services["worker"]["environment"]["HPADVISOR_STORAGE"] == "${HPADVISOR_STORAGE:-}"
