@@ -1,10 +1,14 @@
 """The container files, checked without Docker (no daemon, and no `docker compose`, on the
-machines the tests run on): the compose file's structure as YAML, the Dockerfile's promises.
-Where Docker is available, `docker compose config` and `docker build .` check the rest."""
+machines the tests run on): the compose file against the Compose Specification's JSON schema
+(vendored in check-jsonschema, so offline) and its structure as YAML, the Dockerfile's
+promises. Where Docker is available, `docker compose config` and `docker build .` check the
+rest."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -14,6 +18,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def validate_compose(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                           "vendor.compose-spec", str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_compose_file_follows_the_compose_specification(tmp_path: Path) -> None:
+    checked = validate_compose(ROOT / "docker-compose.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The same check rejects a typo in a service (so a pass above means something).
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text((ROOT / "docker-compose.yml").read_text()
+                      .replace("stop_grace_period:", "stop_grace_periode:"))
+    assert validate_compose(broken).returncode == 1
 
 
 def test_compose_has_postgres_api_and_workers_with_a_named_volume() -> None:
