@@ -9,6 +9,7 @@ keeps its own schema version in Alembic's default `alembic_version`.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,13 +17,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "hpadvisor_alembic_version"
 SQLITE_BUSY_TIMEOUT_S = 30
+#: The PostgreSQL advisory-lock key that serialises migrations ("hpad" in ASCII).
+MIGRATION_LOCK = 0x68706164
 
 
 def is_sqlite(url: str) -> bool:
@@ -76,11 +80,44 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring our tables to `revision`, then let Optuna create or check its own tables."""
-    command.upgrade(alembic_config(url), revision)
-    from worker.studies import make_storage  # imports optuna: only when migrating
+    """Bring our tables to `revision`, then let Optuna create or check its own tables.
 
-    make_storage(url).engine.dispose()
+    Safe to call from many processes at once (workers on several hosts starting together on a
+    new database): one migrates while the others wait, then find nothing left to do."""
+    with migration_lock(url):
+        command.upgrade(alembic_config(url), revision)
+        from worker.studies import make_storage  # imports optuna: only when migrating
+
+        make_storage(url).engine.dispose()
+
+
+@contextmanager
+def migration_lock(url: str) -> Iterator[None]:
+    """Hold the database's migration lock: a session advisory lock on PostgreSQL (so every
+    schema of one database shares it), an exclusive lock on a file beside a SQLite file."""
+    if is_sqlite(url):
+        database = make_url(url).database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def include_our_objects(
