@@ -19,6 +19,11 @@ from optuna.trial import TrialState
 from servers import free_port
 from worker.proxy import BEAT_ATTR, HeartbeatGrpcStorage, is_grpc_url, parse_grpc_url
 
+# Outside study.optimize (as here) Optuna warns that heartbeats belong in optimize; and its
+# heartbeat functions are marked experimental. Both are expected in these tests.
+pytestmark = [pytest.mark.filterwarnings("ignore:Heartbeat of storage"),
+              pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
+
 
 @pytest.mark.parametrize(("url", "expected"), [
     ("grpc://10.0.0.5:13001", ("10.0.0.5", 13001)),
