@@ -1,19 +1,18 @@
 # hpadvisor: the API (`hpadvisor serve`) and the tuning worker (`hpadvisor worker`) in one image.
 #
-#   docker build -t hpadvisor .                                  # python:3.11-slim, PyPI torch
-#   docker build -t hpadvisor:cpu \
-#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .   # CPU-only torch
+#   docker build -t hpadvisor .                                  # python:3.11-slim, CPU torch
 #   docker build -t hpadvisor:cuda \
 #     --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 \
 #     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 .  # CUDA base and torch
 #
-# TORCH_SPEC is the pin (the same one as the Makefile's); TORCH_INDEX_URL, when set, is where
-# it comes from. See docs/deploy.md.
+# TORCH_SPEC is the pin (the same one as the Makefile's); TORCH_INDEX_URL is where it comes
+# from: PyTorch's CPU-only index by default (PyPI's Linux wheel would bring several GB of CUDA
+# libraries); empty means PyPI. See docs/deploy.md.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
 ARG TORCH_SPEC="torch==2.13.0"
-ARG TORCH_INDEX_URL=""
+ARG TORCH_INDEX_URL="https://download.pytorch.org/whl/cpu"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -63,6 +63,7 @@ def test_api_serves_on_all_interfaces_and_workers_are_replicated() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert re.search(r"#\s+resources:\s*\n\s*#\s+reservations:\s*\n\s*#\s+devices:", text), \
         "the GPU reservation block is there, commented"
+    assert re.search(r"#\s+device_ids: \[\"0\"\]", text), "a GPU is pinned per service"
 
 
 def test_api_and_workers_share_one_postgresql_url() -> None:
