@@ -132,6 +132,12 @@ class Worker:
         self.sessions = make_sessionmaker(make_engine(url))
         self.storage = make_worker_storage(storage_url or url, CountedRetry(self.sessions))
         self.stopping = False
+        #: Writes a lost database interrupted, made when it answers again: a claim whose trial
+        #: never started is returned; a seed flag whose advisor trial was never enqueued is
+        #: cleared. Otherwise the job would end a trial short, or without the advisor's trial.
+        self.owed: list[tuple[str, int]] = []
+        #: Whether the trial paid for by the current claim has started (entered the objective).
+        self.trial_started = False
         #: Set by a second SIGTERM: stop the running trial at its next epoch too.
         self.cancelled_by_signal = False
 
@@ -161,6 +167,7 @@ class Worker:
 
     def step(self, once: bool) -> bool:
         """One pass over the active jobs; False when `once` and no job has work left."""
+        self.settle_owed()
         worked = any(self.work_on(job_id) for job_id in self.active_job_ids())
         if not worked:
             if once and not self.active_job_ids():
@@ -188,7 +195,14 @@ class Worker:
             if claimed is None:
                 break
             ran = True
-            if self.run_one_trial(claimed, study) not in ACTIVE:
+            self.trial_started = False
+            try:
+                state = self.run_one_trial(claimed, study)
+            except Exception as error:
+                if not self.trial_started and _database_error(error) is not None:
+                    self.owed.append(("claim", job_id))
+                raise
+            if state not in ACTIVE:
                 break
             job = claimed
         if self.claims_settled(job_id, study):
@@ -234,9 +248,14 @@ class Worker:
                                   .values(seeded=True)).rowcount == 1
         if won:
             dims = tuned_dimensions(job.search_space, job.tune)
-            study.enqueue_trial(advisor_params(dims),
-                                user_attrs={ADVISOR_TRIAL_ATTR: ADVISOR_TRIAL_ROLE},
-                                skip_if_exists=True)
+            try:
+                study.enqueue_trial(advisor_params(dims),
+                                    user_attrs={ADVISOR_TRIAL_ATTR: ADVISOR_TRIAL_ROLE},
+                                    skip_if_exists=True)  # so a second seeding is harmless
+            except Exception as error:
+                if _database_error(error) is not None:
+                    self.owed.append(("seed", job.id))
+                raise
             log.info("job %d: enqueued the advisor's configuration as the first trial", job.id,
                      extra={"job_id": job.id})
 
@@ -254,14 +273,30 @@ class Worker:
                 .returning(Job)
             ).one_or_none()
 
+    def settle_owed(self) -> None:
+        """Make the writes a lost database interrupted (see `owed`); raises while it is down."""
+        while self.owed:
+            what, job_id = self.owed[0]
+            if what == "claim":
+                self.return_claim(job_id)
+            else:
+                with self.sessions.begin() as session:
+                    session.execute(update(Job).where(Job.id == job_id).values(seeded=False))
+            self.owed.pop(0)
+            log.info("job %d: %s interrupted by the lost database undone", job_id,
+                     "a claim" if what == "claim" else "the seeding", extra={"job_id": job_id})
+
+    def return_claim(self, job_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id)
+                            .values(trials_claimed=Job.trials_claimed - 1))
+
     def give_back(self, job_id: int, study: optuna.Study, trial: FrozenTrial,
                   why: str = "stopped by a signal") -> None:
         """A trial stopped by a signal or a lost database: re-queue its parameters and return
         its claim."""
         study.enqueue_trial(trial.params, user_attrs=dict(trial.user_attrs))
-        with self.sessions.begin() as session:
-            session.execute(update(Job).where(Job.id == job_id)
-                            .values(trials_claimed=Job.trials_claimed - 1))
+        self.return_claim(job_id)
         log.info("job %d: trial %d %s; its parameters are re-queued", job_id, trial.number,
                  why, extra={"job_id": job_id, "trial": trial.number})
 
@@ -298,6 +333,7 @@ class Worker:
         lost_database = False
 
         def objective(trial: optuna.Trial) -> float:
+            self.trial_started = True
             config = trial_config(advised, suggest(trial, dims))
             trial.set_user_attr(CONFIG_ATTR, config)
 

@@ -1,0 +1,111 @@
+"""The worker loop when the database drops at the worst moments, in process on SQLite.
+
+A lost connection is injected as SQLAlchemy's OperationalError (what psycopg raises when
+PostgreSQL goes away) at two points where a write was made and its follow-up was not: after a
+claim, before its trial started; after the seed flag, before the advisor's trial was enqueued.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sqlalchemy.exc import OperationalError
+
+from worker import loop, objectives
+from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
+from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
+from worker.studies import create_job_study, make_storage, study_name_for
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+SPACE = [{"key": "learning_rate", "type": "float", "low": 1e-3, "high": 1.0, "log": True,
+          "default": 0.1}]
+N_TRIALS = 4
+
+
+def instant(ctx: objectives.TrialContext) -> float:
+    value = float(ctx.config["learning_rate"])
+    ctx.report(1, value, epochs=1, train_accuracy=value)
+    return value
+
+
+def lost_connection() -> OperationalError:
+    return OperationalError("UPDATE jobs ...", {}, Exception("server closed the connection"))
+
+
+@pytest.fixture
+def job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
+    monkeypatch.setitem(objectives.registered_objectives(), "test-instant", instant)
+    monkeypatch.setattr(loop, "GRACE_S", 2)  # a lost claim would end the job after this
+    monkeypatch.setattr(loop.time, "sleep", lambda _s: None)  # no back-off pauses
+    url = f"sqlite:///{tmp_path / 'faults.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        row = Job(state="queued", objective="test-instant", dataset="none", model_name="none",
+                  n_trials=N_TRIALS, timeout_s=None, sampler="random", pruner="none", seed=0,
+                  tune=["learning_rate"], request={},
+                  recommendation={"hyperparameters": {"epochs": 1, "learning_rate": 0.1,
+                                                       "batch_size": 32, "optimizer": "sgd"},
+                                  "params_millions": 0.1, "model_family": "toy"},
+                  search_space=SPACE)
+        session.add(row)
+        session.flush()
+        job_id = row.id
+    engine.dispose()
+    create_job_study(make_storage(url), job_id)
+    return url, job_id
+
+
+def finished(url: str, job_id: int) -> tuple[list[optuna.trial.FrozenTrial], Job]:
+    trials = optuna.load_study(study_name=study_name_for(job_id), storage=url).trials
+    with make_sessionmaker(make_engine(url))() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        return trials, row
+
+
+def test_a_claim_whose_trial_never_started_is_returned_once_the_database_is_back(job):
+    url, job_id = job
+    worker = loop.Worker(url, loop.WorkerOptions(poll_s=0.01))
+    run_one_trial = worker.run_one_trial
+    calls = 0
+
+    def drops_before_the_second_trial(claimed: Job, study: optuna.Study) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise lost_connection()
+        return run_one_trial(claimed, study)
+
+    worker.run_one_trial = drops_before_the_second_trial  # type: ignore[method-assign]
+    worker.run(once=True)
+
+    trials, row = finished(url, job_id)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * N_TRIALS
+    assert row.state == "succeeded" and row.trials_claimed == N_TRIALS
+
+
+def test_a_seeding_cut_before_the_advisor_trial_was_enqueued_is_done_again(job, monkeypatch):
+    url, job_id = job
+    enqueue = optuna.Study.enqueue_trial
+    calls = 0
+
+    def drops_the_first_time(self: optuna.Study, *args: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise lost_connection()
+        enqueue(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", drops_the_first_time)
+    loop.Worker(url, loop.WorkerOptions(poll_s=0.01)).run(once=True)
+
+    trials, row = finished(url, job_id)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * N_TRIALS
+    advisor = [t for t in trials if t.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE]
+    assert len(advisor) == 1 and advisor[0].number == 0
+    assert row.state == "succeeded"
