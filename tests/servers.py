@@ -41,6 +41,9 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
         yield f"sqlite:///{directory / 'hpadvisor.db'}"
         return
     base = os.environ.get(POSTGRES_ENV)
+    if not base and os.environ.get("HPADVISOR_REQUIRE_POSTGRES"):
+        pytest.fail(f"{POSTGRES_ENV} is not set, and HPADVISOR_REQUIRE_POSTGRES says the "
+                    "PostgreSQL tests must run (CI): scripts/test-services.sh did not start it")
     if not base:
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://"
                     "hpadvisor:hpadvisor@127.0.0.1:5432/hpadvisor_test); `make test` sets it")

@@ -31,11 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     worker.add_argument("--once", action="store_true",
                         help="exit when no job has work left instead of waiting for more")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between job polls")
-    worker.add_argument("--log-json", action="store_true",
-                        default=os.environ.get("HPADVISOR_LOG_JSON", "") not in
-                        ("", "0", "false", "no"),
-                        help="log one JSON object per line (time, level, logger, message, "
-                        "job_id, trial, ...; default: $HPADVISOR_LOG_JSON)")
+    _add_log_json(worker)
     worker.set_defaults(handler=run_worker)
 
     proxy = subparsers.add_parser(
@@ -47,7 +43,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     proxy.add_argument("--port", type=int, default=13000, help="port (default 13000)")
     proxy.add_argument("--threads", type=int, default=16,
                        help="threads serving requests (default 16)")
+    _add_log_json(proxy)
     proxy.set_defaults(handler=run_storage_proxy)
+
+
+def _add_log_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-json", action="store_true",
+                        default=os.environ.get("HPADVISOR_LOG_JSON", "") not in
+                        ("", "0", "false", "no"),
+                        help="log one JSON object per line (time, level, logger, message, "
+                        "job_id, trial, ...; default: $HPADVISOR_LOG_JSON)")
 
 
 def _setup_logging(json_lines: bool) -> None:
@@ -116,7 +121,7 @@ def run_storage_proxy(args: argparse.Namespace) -> int:
         raise UsageError("--port: must be from 1 to 65535")
     if args.threads < 1:
         raise UsageError("--threads: must be at least 1")
-    _setup_logging(False)
+    _setup_logging(args.log_json)
     from worker.proxy import serve
     from worker.store import upgrade
 

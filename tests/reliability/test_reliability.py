@@ -87,6 +87,11 @@ def test_four_workers_on_postgresql_share_one_job_exactly(postgres, tmp_path: Pa
     assert_exactly(url, job["id"], 40)
     assert job_state(server, job["id"]) == "succeeded"
     assert "Traceback" not in worker_logs(tmp_path)
+    # Shared, not run by whichever worker came first: the job's trials are spread over workers.
+    runners = [log for log in tmp_path.glob("worker-*.log")
+               if f"job {job['id']}: trial" in log.read_text() and
+               " complete (value " in log.read_text()]
+    assert len(runners) >= 2, "one worker ran every trial"
 
 
 def test_two_workers_on_sqlite_never_hit_database_is_locked(sqlite, tmp_path: Path) -> None:

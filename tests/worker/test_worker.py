@@ -94,6 +94,9 @@ def test_pruned_trials_appear_as_pruned(stack, request):
 
 
 def test_killed_worker_trial_is_failed_and_retried_by_another(stack, request):
+    """Injects: SIGKILL to a worker mid-trial (no chance to clean up). Must hold: after the
+    grace period another worker fails that trial, re-runs its parameters, and the job ends
+    succeeded with exactly n_trials complete trials and the one failed trial."""
     only_on("postgresql", request)
     server, url, directory = stack
     job = submit(server, objective="quick", n_trials=3, pruner="none",
@@ -120,7 +123,8 @@ def test_killed_worker_trial_is_failed_and_retried_by_another(stack, request):
 
 
 def test_sigterm_lets_the_current_trial_finish_then_exits(stack, request):
-    only_on("sqlite", request)
+    """Injects: SIGTERM to a worker mid-trial. Must hold: it exits 0 after finishing that
+    trial (complete, not abandoned as running), and a later worker completes the job."""
     server, url, directory = stack
     job = submit(server, objective="quick", n_trials=4, pruner="none",
                  training={"batch_size": 128, "epochs": 4})
