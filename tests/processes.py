@@ -29,18 +29,23 @@ def start_worker(url: str, directory: Path, *extra: str, **env: str) -> subproce
                             env=environ, stdout=log, stderr=subprocess.STDOUT)
 
 
+def start_proxy(url: str, directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """`hpadvisor storage-proxy` on `url` and `port`, logging to proxy-*.log in `directory`."""
+    log = (directory / f"proxy-{time.monotonic_ns()}.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "storage-proxy",
+                             "--database-url", url, "--port", str(port)], cwd=directory,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
 @contextmanager
 def storage_proxy(url: str, directory: Path) -> Iterator[str]:
     """`hpadvisor storage-proxy` on `url` and a free port; yields its grpc:// address and stops
     it at the end. Workers wait for it to answer (HPADVISOR_PROXY_WAIT_S)."""
     port = free_port()
-    log = (directory / "proxy.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "storage-proxy",
-                                "--database-url", url, "--port", str(port)], cwd=directory,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = start_proxy(url, directory, port)
     try:
         yield f"grpc://127.0.0.1:{port}"
-        assert process.poll() is None, (directory / "proxy.log").read_text()[-2000:]
+        assert process.poll() is None, "the storage proxy exited"
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -20,8 +20,8 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import create_engine, text
 
-from processes import start_worker, storage_proxy, study, submit, wait_all
-from servers import LiveServer, fresh_database, run_server
+from processes import start_proxy, start_worker, storage_proxy, study, submit, wait_all
+from servers import LiveServer, free_port, fresh_database, run_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -237,3 +237,41 @@ def test_workers_through_the_storage_proxy_share_a_job_and_survive_a_kill(postgr
     engine.dispose()
     assert job_state(server, job["id"]) == "succeeded"
     assert "Traceback" not in worker_logs(tmp_path)
+
+
+@pytest.mark.postgres
+def test_storage_proxy_restarted_under_running_workers(postgres, tmp_path: Path) -> None:
+    """Injects: the storage proxy killed (SIGKILL) while two workers are mid-job behind it, and
+    a new proxy on the same port a few seconds later. Must hold: both workers stay up (they
+    retry as when the database goes away), the job finishes with exactly n_trials complete
+    trials and the advisor's configuration once, and every trial cut off was re-run."""
+    url, server = postgres
+    job = submit(server, objective="quick", n_trials=12, pruner="none",
+                 training={"batch_size": 128, "epochs": 3})
+    port = free_port()
+    proxy = start_proxy(url, tmp_path, port)
+    env = {"HPADVISOR_TEST_EPOCH_S": "0.2", "HPADVISOR_HEARTBEAT_S": "1",
+           "HPADVISOR_GRACE_S": "3"}
+    address = f"grpc://127.0.0.1:{port}"
+    workers = [start_worker(url, tmp_path, "--once", "--storage", address, **env)
+               for _ in range(2)]
+    try:
+        wait_for(lambda: completed(url, job["id"]) >= 3, "three trials before the kill", 90)
+        proxy.send_signal(signal.SIGKILL)
+        proxy.wait()
+        time.sleep(3)
+        assert all(w.poll() is None for w in workers), worker_logs(tmp_path)[-3000:]
+        proxy = start_proxy(url, tmp_path, port)
+        wait_all(workers, timeout=180)
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=20)
+    trials = study(url, job["id"]).get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 12, [t.state for t in trials]
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    rerun = {t.system_attrs.get("failed_trial") for t in complete}
+    assert all(t.number in rerun for t in trials if t.state == TrialState.FAIL)
+    assert sum(t.user_attrs.get("hpadvisor_role") == "advisor" for t in complete) == 1
+    assert job_state(server, job["id"]) == "succeeded"
+    assert "retrying in" in worker_logs(tmp_path)  # the workers did notice the proxy was gone
