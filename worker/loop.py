@@ -21,8 +21,11 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import grpc
@@ -132,12 +135,13 @@ class Worker:
         self.sessions = make_sessionmaker(make_engine(url))
         self.storage = make_worker_storage(storage_url or url, CountedRetry(self.sessions))
         self.stopping = False
-        #: Writes a lost database interrupted, made when it answers again: a claim whose trial
+        #: Undos a lost database interrupted, made when it answers again: a claim whose trial
         #: never started is returned; a seed flag whose advisor trial was never enqueued is
         #: cleared. Otherwise the job would end a trial short, or without the advisor's trial.
-        self.owed: list[tuple[str, int]] = []
-        #: Whether the trial paid for by the current claim has started (entered the objective).
-        self.trial_started = False
+        self.owed: list[Callable[[], None]] = []
+        #: The undo of the write in progress, until its follow-up has happened (see
+        #: `undone_if_database_lost`).
+        self.pending_undo: Callable[[], None] | None = None
         #: Set by a second SIGTERM: stop the running trial at its next epoch too.
         self.cancelled_by_signal = False
 
@@ -195,13 +199,8 @@ class Worker:
             if claimed is None:
                 break
             ran = True
-            self.trial_started = False
-            try:
+            with self.undone_if_database_lost(partial(self.return_claim, job_id)):
                 state = self.run_one_trial(claimed, study)
-            except Exception as error:
-                if not self.trial_started and _database_error(error) is not None:
-                    self.owed.append(("claim", job_id))
-                raise
             if state not in ACTIVE:
                 break
             job = claimed
@@ -248,14 +247,10 @@ class Worker:
                                   .values(seeded=True)).rowcount == 1
         if won:
             dims = tuned_dimensions(job.search_space, job.tune)
-            try:
+            with self.undone_if_database_lost(partial(self.unseed, job.id)):
                 study.enqueue_trial(advisor_params(dims),
                                     user_attrs={ADVISOR_TRIAL_ATTR: ADVISOR_TRIAL_ROLE},
                                     skip_if_exists=True)  # so a second seeding is harmless
-            except Exception as error:
-                if _database_error(error) is not None:
-                    self.owed.append(("seed", job.id))
-                raise
             log.info("job %d: enqueued the advisor's configuration as the first trial", job.id,
                      extra={"job_id": job.id})
 
@@ -273,23 +268,37 @@ class Worker:
                 .returning(Job)
             ).one_or_none()
 
+    @contextmanager
+    def undone_if_database_lost(self, undo: Callable[[], None]) -> Iterator[None]:
+        """Run the block after a write that `undo` reverts. If a lost database cuts the block
+        off while the undo is still pending (a trial clears it once it exists: from then on
+        its own failure handling applies), owe the undo until the database answers."""
+        self.pending_undo = undo
+        try:
+            yield
+        except Exception as error:
+            if self.pending_undo is not None and _database_error(error) is not None:
+                self.owed.append(self.pending_undo)
+            raise
+        finally:
+            self.pending_undo = None
+
     def settle_owed(self) -> None:
-        """Make the writes a lost database interrupted (see `owed`); raises while it is down."""
+        """Make the undos a lost database interrupted (see `owed`); raises while it is down."""
         while self.owed:
-            what, job_id = self.owed[0]
-            if what == "claim":
-                self.return_claim(job_id)
-            else:
-                with self.sessions.begin() as session:
-                    session.execute(update(Job).where(Job.id == job_id).values(seeded=False))
+            self.owed[0]()
             self.owed.pop(0)
-            log.info("job %d: %s interrupted by the lost database undone", job_id,
-                     "a claim" if what == "claim" else "the seeding", extra={"job_id": job_id})
 
     def return_claim(self, job_id: int) -> None:
         with self.sessions.begin() as session:
             session.execute(update(Job).where(Job.id == job_id)
                             .values(trials_claimed=Job.trials_claimed - 1))
+
+    def unseed(self, job_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(seeded=False))
+        log.info("job %d: seeding cut off by the lost database; it will be redone", job_id,
+                 extra={"job_id": job_id})
 
     def give_back(self, job_id: int, study: optuna.Study, trial: FrozenTrial,
                   why: str = "stopped by a signal") -> None:
@@ -333,7 +342,7 @@ class Worker:
         lost_database = False
 
         def objective(trial: optuna.Trial) -> float:
-            self.trial_started = True
+            self.pending_undo = None  # the claim became this trial
             config = trial_config(advised, suggest(trial, dims))
             trial.set_user_attr(CONFIG_ATTR, config)
 
