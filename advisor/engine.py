@@ -117,7 +117,7 @@ def recommend(request: RecommendationRequest | Mapping[str, Any],
         params_millions=ctx.model.params_millions,
         hyperparameters=values,
         explanations=[_explain(key, values[key], ctx.steps[key]) for key in HYPERPARAMETER_KEYS],
-        search_space=build_search_space(request, values, len(ctx.evidence)),
+        search_space=build_search_space(request, values, len(ctx.evidence), ctx.spreads),
         advice=advice,
         warnings=ctx.warnings,
     )

@@ -6,13 +6,29 @@ import them from here rather than declaring their own copies.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 Goal = Literal["accuracy", "fast_convergence"]
 AugmentationLevel = Literal["none", "standard", "strong"]
 OptimizerName = Literal["sgd", "adamw", "rmsprop", "lamb", "lars"]
+#: What pretrained weights learnt from: it changes the fine-tuning rate and weight decay.
+Pretraining = Literal["supervised-1k", "supervised-21k", "self-supervised"]
+PRETRAINING_ALIASES: dict[str, Pretraining] = {
+    "supervised": "supervised-1k", "supervised_1k": "supervised-1k", "in1k": "supervised-1k",
+    "imagenet_1k": "supervised-1k", "supervised_21k": "supervised-21k",
+    "in21k": "supervised-21k", "imagenet_21k": "supervised-21k",
+    "self_supervised": "self-supervised", "ssl": "self-supervised",
+    "mae": "self-supervised", "beit": "self-supervised", "dino": "self-supervised",
+}
 
 #: Spellings practitioners use for an optimizer, mapped to the family the advisor reasons about.
 OPTIMIZER_ALIASES: dict[str, OptimizerName] = {
@@ -33,31 +49,64 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelSpec(_Strict):
+def _whole_number(value: Any) -> Any:
+    """``548.0`` is the integer 548 in JSON, and to JSON Schema; strict validation would refuse
+    it, so a float without a fraction becomes an int first (``548.5`` is still refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer field of a request: strict (no strings, no booleans), whole floats taken.
+JsonInt = Annotated[int, BeforeValidator(_whole_number)]
+
+
+class _Input(_Strict):
+    """A request model: strict types. A client that sends ``0`` for a boolean or ``"256"`` for a
+    number has a bug, and gets a 422 naming the field instead of a guess; an integer is still a
+    number, and a whole float an integer (`JsonInt`), as JSON has one number type. Callers that read text (the dashboard's form) validate
+    with ``strict=False``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ModelSpec(_Input):
     """The network to train: a known name, or its size in millions of parameters."""
+
+    #: The rule below, stated in the JSON schema so that clients and schemathesis know it.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}},
+        {"required": ["params_millions"], "properties": {"params_millions": {"type": "number"}}},
+    ]})
 
     name: str | None = Field(default=None, max_length=200, examples=["resnet50"])
     params_millions: float | None = Field(default=None, gt=0, le=100_000)
     family: str | None = Field(default=None, max_length=100)
 
+    @model_validator(mode="after")
+    def _is_identified(self) -> ModelSpec:
+        if not self.name and self.params_millions is None:
+            raise ValueError("give model.name (a known model) or model.params_millions")
+        return self
 
-class DatasetSpec(_Strict):
+
+class DatasetSpec(_Input):
     """The training data: how many images, how many classes, at what resolution."""
 
-    num_train_images: int = Field(default=1_281_167, ge=1, le=10_000_000_000)
-    num_classes: int = Field(default=1000, ge=2, le=1_000_000)
-    image_size: int = Field(default=224, ge=8, le=4096)
+    num_train_images: JsonInt = Field(default=1_281_167, ge=1, le=10_000_000_000)
+    num_classes: JsonInt = Field(default=1000, ge=2, le=1_000_000)
+    image_size: JsonInt = Field(default=224, ge=8, le=4096)
     horizontal_flip_ok: bool = Field(
         default=True, description="False when mirroring an image changes its label (digits, text)."
     )
 
 
-class TrainingSpec(_Strict):
+class TrainingSpec(_Input):
     """How the user intends to train; `None` fields are for the advisor to choose."""
 
-    batch_size: int = Field(default=256, ge=1, le=1_000_000)
-    num_gpus: int = Field(default=1, ge=0, le=100_000)
-    epochs: int | None = Field(default=None, ge=1, le=10_000)
+    batch_size: JsonInt = Field(default=256, ge=1, le=1_000_000)
+    num_gpus: JsonInt = Field(default=1, ge=0, le=100_000)
+    epochs: JsonInt | None = Field(default=None, ge=1, le=10_000)
     pretrained: bool = False
     goal: Goal = "accuracy"
     optimizer: OptimizerName | None = Field(
@@ -68,6 +117,12 @@ class TrainingSpec(_Strict):
         default=None, description="none, standard (crop + flip) or strong (adds mixup, cutmix, "
         "RandAugment, random erasing); left empty, the advisor chooses."
     )
+    pretraining: Pretraining | None = Field(
+        default=None, description="What the pretrained weights learnt from: supervised-1k "
+        "(ImageNet-1k labels), supervised-21k (ImageNet-21k or larger labelled sets) or "
+        "self-supervised (MAE, BEiT, DINO, SimCLR). Implies pretrained; with pretrained and no "
+        "kind, supervised-1k is assumed."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -75,21 +130,24 @@ class TrainingSpec(_Strict):
         if isinstance(data, dict) and isinstance(data.get("optimizer"), str):
             spelled = data["optimizer"].strip().lower().replace("-", "_")
             data = {**data, "optimizer": OPTIMIZER_ALIASES.get(spelled, spelled)}
+        if isinstance(data, dict) and isinstance(data.get("pretraining"), str):
+            spelled = data["pretraining"].strip().lower().replace("-", "_")
+            data = {**data, "pretraining": PRETRAINING_ALIASES.get(spelled, data["pretraining"])}
         return data
 
+    @model_validator(mode="after")
+    def _pretraining_implies_pretrained(self) -> TrainingSpec:
+        if self.pretraining is not None:
+            self.pretrained = True
+        return self
 
-class RecommendationRequest(_Strict):
+
+class RecommendationRequest(_Input):
     """A training profile: model, data and set-up."""
 
     model: ModelSpec
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
-
-    @model_validator(mode="after")
-    def _model_is_identified(self) -> RecommendationRequest:
-        if not self.model.name and self.model.params_millions is None:
-            raise ValueError("model: give model.name (a known model) or model.params_millions")
-        return self
 
 
 class Source(_Strict):
@@ -123,6 +181,8 @@ class SearchDimension(_Strict):
     log: bool = False
     choices: list[Any] | None = None
     default: Any = None
+    reason: str | None = Field(default=None, description="Why the region is where it is: its "
+                               "centre, its width and what bounds it.")
 
 
 class Advice(_Strict):
@@ -200,7 +260,7 @@ DiagnosisState = Literal["overfitting", "underfitting", "healthy", "diverging", 
 class Curves(_Strict):
     """Per-epoch accuracies (fractions 0..1 or percentages) and optional losses of one run."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
     train_accuracy: list[float] = Field(
         min_length=1, max_length=100_000,

@@ -7,6 +7,7 @@ it `applies`, what it `decides` (each value with its reason in the user's number
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class Decision:
     key: str
     value: Any
     reason: str
+    #: How far off the rule may be, as a factor each way: the search region's half-width on a
+    #: log scale (numeric keys only; None keeps the width an earlier rule gave).
+    spread: float | None = None
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Context:
     steps: dict[str, list[Step]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     all_evidence: list[EvidenceRecord] = field(default_factory=list)
+    #: The search half-width (a factor) each numeric key's last rule gave, with its reason.
+    spreads: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @property
     def evidence(self) -> list[EvidenceRecord]:
@@ -89,8 +95,31 @@ class Context:
     def augmentation(self) -> str:
         return str(self.values.get("augmentation", "standard"))
 
+    @property
+    def pretrained(self) -> bool:
+        return self.request.training.pretrained
+
+    @property
+    def pretraining(self) -> str | None:
+        """The kind of pretrained weights (None from scratch; supervised-1k when unsaid)."""
+        if not self.request.training.pretrained:
+            return None
+        return self.request.training.pretraining or "supervised-1k"
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one pass over the data (the last, partial batch counts)."""
+        return max(1, math.ceil(self.num_images / self.batch_size))
+
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps in the whole run: images / batch x epochs (needs the epochs)."""
+        return self.steps_per_epoch * self.epochs
+
     def record(self, rule: Rule, decision: Decision) -> None:
         self.values[decision.key] = decision.value
+        if decision.spread is not None:
+            self.spreads[decision.key] = (decision.spread, rule.id)
         self.steps.setdefault(decision.key, []).append(Step(rule, decision.reason,
                                                             decision.value))
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from advisor import sources as src
 from advisor.rules._base import BASE, SHAPE, Context, Decision, Rule
 from advisor.rules._registry import register
+from advisor.rules._scale import log_position
 
 #: Below this many parameters a network underfits with the full ImageNet crop.
 SMALL_CROP_MODEL_M = 2.5
@@ -126,16 +127,26 @@ class MixupAndCutmix(Rule):
         "Mixup blends two images and their labels; CutMix pastes a patch of one into another, "
         "label mass by area. CutMix was the most effective single method for ResNet50 "
         "(78.39% vs 77.31%), mixup close behind (78.28%). CNN recipes use mixup 0.2 with cutmix "
-        "1.0; transformer recipes mixup 0.8 with cutmix 1.0; one of the two per batch."
+        "1.0; transformer recipes mixup 0.8 with cutmix 1.0; one of the two per batch. BiT "
+        "fine-tunes with mixup 0.1 above about 20k images (interpolated from 10k to 40k)."
     )
     sources = (src.AUGMENTATION, src.BAG_MIXUP, src.SURVEY_MIXUP)
     references = ("Zhang et al. 2018, mixup", "Yun et al. 2019, CutMix",
-                  "Touvron et al. 2021, DeiT (mixup 0.8, cutmix 1.0)")
+                  "Touvron et al. 2021, DeiT (mixup 0.8, cutmix 1.0)",
+                  "Kolesnikov et al. 2020, BiT (HyperRule: mixup 0.1 above 20k images)")
     example = ({"model": {"name": "resnet50"}, "training": {"augmentation": "strong"}},
                {"mixup_alpha": 0.2, "cutmix_alpha": 1.0})
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        if ctx.augmentation != "strong":
+        bit_mixup = 0.1 * log_position(ctx.num_images, 10_000, 40_000)
+        if (ctx.pretrained and ctx.augmentation == "standard" and bit_mixup > 0
+                and ctx.optimizer in ("sgd", "lars")):
+            alpha = round(bit_mixup, 3)
+            yield Decision("mixup_alpha", alpha, f"BiT's HyperRule fine-tunes with mixup 0.1 "
+                           f"above 20k images and none below; {ctx.num_images:,} images, "
+                           f"log-interpolated between 10k and 40k: {alpha:g}")
+            yield Decision("cutmix_alpha", 0.0, "BiT fine-tunes without cutmix")
+        elif ctx.augmentation != "strong":
             yield Decision("mixup_alpha", 0.0, f"off with {ctx.augmentation} augmentation")
             yield Decision("cutmix_alpha", 0.0, f"off with {ctx.augmentation} augmentation")
         elif ctx.model.kind in TRANSFORMER_KINDS:

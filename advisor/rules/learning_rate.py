@@ -1,5 +1,6 @@
 """The initial learning rate: a base rate per reference batch for each optimizer family, scaled
-with the batch size, then lowered when fine-tuning pretrained weights."""
+with the batch size; the small-data lineages (CIFAR-style recipes) from scratch; the fine-tuning
+lineages (BiT, ViT/VTAB, ConvNeXt/Swin, MAE/BEiT, torchvision and Hugging Face examples)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from advisor import sources as src
 from advisor.rules._base import ADJUST, BASE, Context, Decision, Rule
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
+from advisor.rules._scale import clamp, log_blend, log_interp, log_position
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ FAMILY_RATES: dict[tuple[str, str], BaseRate] = {
     ("adamw", "mobilevit"): BaseRate(1e-3, 512, "linear", "2e-3 at 1024, the MobileViT recipe"),
 }
 
+
+#: Search half-widths (factors each way): ImageNet recipes of one lineage agree within about
+#: 2x, so 3x covers them; a model known only by its size gets more room.
+LINEAGE_SPREAD, UNKNOWN_SPREAD = 3.0, 4.0
 
 NO_BATCH_NORM_RATE = BaseRate(0.01, 256, "linear", "0.01 per 256: AlexNet and VGG without "
                               "batch norm diverge at the ResNet rate")
@@ -88,7 +94,8 @@ class LinearScaling(Rule):
         rate = base_rate(ctx)
         value, formula = scaled(rate, ctx.batch_size)
         value = round_sig(value)
-        yield Decision("learning_rate", value, f"{formula} = {num(value)} ({rate.lineage})")
+        yield Decision("learning_rate", value, f"{formula} = {num(value)} ({rate.lineage})",
+                       spread=LINEAGE_SPREAD if ctx.model.known else UNKNOWN_SPREAD)
         if ctx.optimizer in ("sgd", "adamw", "rmsprop") and ctx.batch_size > 8192:
             ctx.warnings.append(
                 f"batch {ctx.batch_size} with {ctx.optimizer}: linear scaling has been shown to "
@@ -97,56 +104,125 @@ class LinearScaling(Rule):
 
 
 def pretrained_fraction(num_images: int) -> float:
-    """The share of the from-scratch rate to fine-tune with: 1/100 below 1,000 images, 1/10
-    above 100,000 (0.001 and 0.01 per 256 for SGD), log-linear in between."""
-    low, high = 1_000, 100_000
-    if num_images <= low:
-        return 0.01
-    if num_images >= high:
-        return 0.1
-    position = (math.log(num_images) - math.log(low)) / (math.log(high) - math.log(low))
-    return 0.01 * 10**position
+    """The guidance's share of the from-scratch rate to fine-tune with: 1/100 below 1,000 images,
+    1/10 above 100,000 (0.001 and 0.01 per 256 for SGD), log-linear in between."""
+    return 0.01 * 10 ** log_position(num_images, 1_000, 100_000)
+
+
+TRANSFORMER_KINDS = ("transformer", "hybrid", "modern_convnet")
+
+
+def fine_tune_rate(ctx: Context) -> tuple[float, str, float]:
+    """The fine-tuning rate for this optimizer family and kind of pretraining, its reason and how
+    far the lineages around it spread (a factor each way)."""
+    optimizer, batch, images = ctx.optimizer, ctx.batch_size, ctx.num_images
+    kind = ctx.model.kind
+    if ctx.pretraining == "self-supervised":
+        if optimizer in ("adamw", "lamb"):
+            value = 7e-4 * batch / 256
+            return value, (f"self-supervised weights (MAE, BEiT) are fine-tuned near a "
+                           f"from-scratch rate, with layer-wise decay: 7e-4 x {batch}/256 = "
+                           f"{num(round_sig(value))} (MAE 5e-4 to 1e-3 per 256, BEiT 4e-3 at "
+                           "1024)"), 3.0
+        value = 0.05 * batch / 256
+        return value, (f"self-supervised CNN weights (SimCLR, BYOL) are fine-tuned at 0.05 per "
+                       f"256: 0.05 x {batch}/256 = {num(round_sig(value))}"), 3.0
+    batch_factor = clamp(math.sqrt(batch / 512), 1 / 3, 2.0)
+    batch_note = (f" x sqrt({batch}/512)" if 1 / 3 < batch_factor < 2.0 else
+                  f" x {batch_factor:.2g} (sqrt({batch}/512), bounded to [1/3, 2])"
+                  if batch != 512 else "")
+    if optimizer in ("sgd", "lars"):
+        if kind in TRANSFORMER_KINDS:
+            size = log_interp(images, [(2_000, 1.0), (50_000, 3.0)])
+            value = 0.01 * size * batch_factor
+            return value, (f"the ViT fine-tuning lineage (SGD at batch 512, no weight decay): "
+                           f"0.01 on VTAB-1k-sized data rising to 0.03 from 50k images; "
+                           f"{images:,} images: 0.01 x {size:.2g}{batch_note} = "
+                           f"{num(round_sig(value))}"), 5.0
+        value = 0.003 * batch_factor
+        return value, (f"BiT's HyperRule fine-tunes at 0.003 with batch 512 whatever the data "
+                       f"set; a fine-tuning rate is bounded by how far the pretrained weights "
+                       f"may move, not by gradient noise, so it follows the batch by a square "
+                       f"root at most: 0.003{batch_note} = {num(round_sig(value))} (the "
+                       "torchvision transfer tutorial: 0.001 at batch 4)"), 5.0
+    if optimizer == "adamw":
+        return 3e-5, ("supervised weights fine-tuned with AdamW stay near 3e-5 whatever the "
+                      "batch: 2e-5 to 5e-5 in the Hugging Face examples (batch 8 to 32), 5e-5 "
+                      "at 512 for ConvNeXt 22k->1k, 4e-5 at 1024 for Swin 22k->1k"), 3.0
+    rate = base_rate(ctx)
+    fraction = pretrained_fraction(images)
+    value = rate.rate * fraction
+    return value, (f"{images:,} images: {num(rate.rate)} (the {optimizer} rate at its "
+                   f"reference batch {rate.per_batch}) x {num(round_sig(fraction))} = "
+                   f"{num(round_sig(value))}, so the pretrained weights are refined rather "
+                   "than overwritten"), 4.0
 
 
 @register
-class PretrainedByDatasetSize(Rule):
-    id = "lr.pretrained_by_dataset_size"
+class FineTuneRate(Rule):
+    id = "lr.fine_tune"
     sets = ("learning_rate",)
     stage = ADJUST
     summary = (
-        "Fine-tuning from ImageNet weights needs a smaller rate so the pretrained features are "
-        "not destroyed: 0.001 per 256 for fewer than 1,000 images, 0.01 or more per 256 above "
-        "100,000 (SGD); other optimizers take the same fraction of their own base rate."
+        "Fine-tuning refines pretrained weights, so the rate is set by how far they may move, "
+        "not by the batch: SGD at 0.003 with batch 512 for CNNs (BiT's HyperRule; the "
+        "guidance's 0.001 per 256 for small data) and 0.01-0.03 for ViTs (VTAB-1k to CIFAR), "
+        "following the batch by a square root at most; AdamW at 3e-5 for supervised weights "
+        "(Hugging Face examples, ConvNeXt and Swin 22k->1k); self-supervised weights (MAE, "
+        "BEiT, SimCLR) near a from-scratch rate per 256 with layer-wise decay."
     )
-    sources = (src.PRETRAINED,)
+    sources = (src.PRETRAINED, src.BATCH_SIZE)
+    references = (
+        "Kolesnikov et al. 2020, BiT (HyperRule: SGD 0.003, batch 512, no weight decay)",
+        "Dosovitskiy et al. 2021, ViT, Table 4 (fine-tuning: SGD, batch 512, lr 0.001-0.03)",
+        "Zhai et al. 2019, VTAB-1k (1,000 images per task)",
+        "Liu et al. 2022, ConvNeXt, Table A (22k->1k fine-tuning: AdamW 5e-5 at 512)",
+        "He et al. 2022, MAE, Table 9 (fine-tuning: AdamW 5e-4 per 256, layer decay 0.65-0.75)",
+        "Bao et al. 2022, BEiT (fine-tuning: AdamW, layer decay 0.65)",
+        "pytorch/tutorials: beginner_source/transfer_learning_tutorial.py (SGD 0.001, batch 4)",
+        "huggingface/transformers: examples/pytorch/image-classification (AdamW 2e-5 to 5e-5)",
+    )
     example = (
         {"model": {"name": "resnet50"}, "dataset": {"num_train_images": 800, "num_classes": 5},
-         "training": {"batch_size": 256, "pretrained": True}},
-        {"learning_rate": 0.001},
+         "training": {"batch_size": 512, "pretrained": True}},
+        {"learning_rate": 0.003},
     )
 
     def applies(self, ctx: Context) -> bool:
-        return ctx.request.training.pretrained
+        return ctx.pretrained
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        fraction = pretrained_fraction(ctx.num_images)
-        scratch = float(ctx.values["learning_rate"])
-        value = round_sig(scratch * fraction)
-        yield Decision("learning_rate", value, f"fine-tuning on {ctx.num_images:,} images: "
-                       f"{num(scratch)} x {num(round_sig(fraction))} = {num(value)}, so the "
-                       "pretrained weights are refined rather than overwritten")
+        value, why, spread = fine_tune_rate(ctx)
+        yield Decision("learning_rate", round_sig(value), f"fine-tuning {ctx.pretraining} "
+                       f"weights: {why}", spread=spread)
 
 
-#: Below this many images the ImageNet base rate is measurably too low for training from scratch.
+#: Below SMALL_DATA_IMAGES the CIFAR-style lineages hold in full; from LARGE_DATA_IMAGES the
+#: ImageNet lineage does; in between the rate moves from one to the other log-linearly.
 SMALL_DATA_IMAGES = 100_000
-SMALL_DATA_MAX_FACTOR = 10.0
-SGD_MAX_RATE = 2.0
+LARGE_DATA_IMAGES = 640_000
 
 
-def small_data_factor(num_images: int) -> float:
-    """(100k / images)^0.6, between 1 and 10: 10x for ~2k images, ~1.5x for CIFAR's 50k."""
-    factor: float = (SMALL_DATA_IMAGES / num_images) ** 0.6
-    return min(SMALL_DATA_MAX_FACTOR, max(1.0, factor))
+@dataclass(frozen=True)
+class SmallDataLineage:
+    rate: float
+    per_batch: int
+    exponent: float  # how the rate follows the batch: 0.5 is square-root scaling
+    lineage: str
+
+
+SMALL_DATA_RATES = {
+    "sgd": SmallDataLineage(0.1, 128, 0.5, "the CIFAR lineage: SGD 0.1 at batch 128 (ResNet and "
+                            "WRN on CIFAR, DenseNet at 64, pytorch-cifar), square-root scaled"),
+    "adamw": SmallDataLineage(7.5e-4, 128, 0.5, "the small-data transformer lineage: AdamW "
+                              "5.5e-4 to 1e-3 at batch 128 (CCT, ViT for small data sets), "
+                              "square-root scaled"),
+}
+
+
+def small_data_weight(num_images: int) -> float:
+    """0 below 100k images (small-data lineage), 1 from 640k (ImageNet lineage), log-linear."""
+    return log_position(num_images, SMALL_DATA_IMAGES, LARGE_DATA_IMAGES)
 
 
 @register
@@ -155,29 +231,44 @@ class SmallDataFromScratch(Rule):
     sets = ("learning_rate",)
     stage = ADJUST
     summary = (
-        "The ImageNet base rate (0.1 per 256) comes from runs of 100k+ steps on 1.28M images. "
-        "Small data sets trained from scratch take far fewer steps and, measured here, peak "
-        "at 10-30x that rate (8x8 digits, 1.4k images: best ~1.0 at batch 128 against 0.05; "
-        "resnet8 on 800 digits: best 0.17-0.37 against 0.0125). The rate is raised by "
-        "(100k / images)^0.6, at most 10x (and at most 2.0): CIFAR-sized data gets ~1.5x."
+        "Recipes for small data sets from scratch form their own lineage: SGD at 0.1 with batch "
+        "128 on CIFAR, SVHN, STL-10 and Tiny-ImageNet (ResNet, WRN, DenseNet), AdamW at about "
+        "7.5e-4 with batch 128 for ViT/CCT-style models; their runs are short in steps, and "
+        "their rates follow the batch by a square root rather than linearly. Below 100k images "
+        "the lineage holds in full; towards 640k the rate moves log-linearly to the ImageNet "
+        "value, so there is no edge."
     )
     sources = (src.LEARNING_RATE, src.BATCH_SIZE)
-    references = ("shared/MEASUREMENTS.md (digits, learning rate x augmentation table)",
-                  "bench/RESULTS.md, Seeded search (digits, resnet8)")
+    references = (
+        "He et al. 2016, ResNet, section 4.2 (CIFAR-10: SGD 0.1, batch 128)",
+        "Zagoruyko & Komodakis 2016, Wide ResNet (CIFAR: 0.1, batch 128)",
+        "kuangliu/pytorch-cifar: main.py (SGD 0.1, batch 128)",
+        "Hassani et al. 2021, CCT (AdamW 5.5e-4, batch 128)",
+        "Krizhevsky 2014, One weird trick (square-root scaling of the rate with the batch)",
+    )
     example = ({"model": {"name": "resnet20", "params_millions": 0.27},
                 "dataset": {"num_train_images": 1437, "num_classes": 10, "image_size": 32},
-                "training": {"batch_size": 128, "epochs": 15}},
-               {"learning_rate": 0.5})
+                "training": {"batch_size": 512, "epochs": 15}},
+               {"learning_rate": 0.2})
 
     def applies(self, ctx: Context) -> bool:
-        return (ctx.optimizer in ("sgd", "lars") and not ctx.request.training.pretrained
-                and ctx.num_images < SMALL_DATA_IMAGES)
+        return (not ctx.pretrained and ctx.num_images < LARGE_DATA_IMAGES
+                and ctx.optimizer in SMALL_DATA_RATES and ctx.model.kind != "convnet_no_bn")
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        factor = small_data_factor(ctx.num_images)
-        before = float(ctx.values["learning_rate"])
-        value = round_sig(min(SGD_MAX_RATE, before * factor))
-        capped = " (capped at 2.0)" if before * factor > SGD_MAX_RATE else ""
-        yield Decision("learning_rate", value, f"{ctx.num_images:,} images from scratch take "
-                       f"few steps: {num(before)} x {factor:.3g} = {num(value)}{capped}, as "
-                       "measured on small data sets")
+        lineage = SMALL_DATA_RATES[ctx.optimizer]
+        batch = ctx.batch_size
+        small = lineage.rate * (batch / lineage.per_batch) ** lineage.exponent
+        weight = small_data_weight(ctx.num_images)
+        imagenet = float(ctx.values["learning_rate"])
+        value = round_sig(log_blend(small, imagenet, weight))
+        formula = (f"{num(lineage.rate)} x sqrt({batch}/{lineage.per_batch}) = "
+                   f"{num(round_sig(small))}")
+        if weight == 0:
+            why = (f"{ctx.num_images:,} images from scratch follow {lineage.lineage}: "
+                   f"{formula}")
+        else:
+            why = (f"{ctx.num_images:,} images lie between the small-data lineage "
+                   f"({formula}) and ImageNet's ({num(imagenet)}): {weight:.0%} of the way "
+                   f"on a log scale, {num(value)}")
+        yield Decision("learning_rate", value, why, spread=4.0)

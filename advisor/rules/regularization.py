@@ -10,6 +10,8 @@ from advisor import sources as src
 from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
+from advisor.rules._scale import clamp, log_blend
+from advisor.rules.learning_rate import LARGE_DATA_IMAGES, small_data_weight
 
 #: Models at least this large take the guidance's standard 1e-4 with SGD.
 LARGE_MODEL_M = 12.0
@@ -91,25 +93,87 @@ class DecayByDatasetSize(Rule):
     stage = ADJUST
     summary = (
         "A small data set overfits, so raise L2 decay; a very large one underfits, so lower "
-        "it. Scaled by sqrt(ImageNet size / your size), between 0.5x and 5x (CIFAR-sized data "
-        "then gets 5e-4, the value CIFAR recipes use)."
+        "it: scaled by sqrt(ImageNet size / your size), between 0.5x and 5x. Small data sets "
+        "trained from scratch with SGD follow the CIFAR lineage whatever the network's size: "
+        "5e-4 (WRN, pytorch-cifar) or 1e-4 (ResNet, DenseNet on CIFAR), so 2.2e-4, their "
+        "geometric mean, below 100k images, moving log-linearly to the scaled ImageNet value "
+        "by 640k."
     )
     sources = (src.WEIGHT_DECAY,)
+    references = ("Zagoruyko & Komodakis 2016, Wide ResNet (CIFAR: 5e-4)",
+                  "He et al. 2016, ResNet, section 4.2 (CIFAR-10: 1e-4)",
+                  "Huang et al. 2017, DenseNet (CIFAR: 1e-4)")
     example = ({"model": {"name": "resnet50"},
                 "dataset": {"num_train_images": 50000, "num_classes": 10, "image_size": 32}},
-               {"weight_decay": 5e-4})
+               {"weight_decay": 2.2e-4})
 
     def applies(self, ctx: Context) -> bool:
         return (ctx.optimizer in COUPLED and not ctx.request.training.pretrained
                 and not 0.8 * IMAGENET_IMAGES <= ctx.num_images <= 1.25 * IMAGENET_IMAGES)
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        factor = min(5.0, max(0.5, math.sqrt(IMAGENET_IMAGES / ctx.num_images)))
+        factor = clamp(math.sqrt(IMAGENET_IMAGES / ctx.num_images), 0.5, 5.0)
         before = float(ctx.values["weight_decay"])
         value = round_sig(before * factor, 2)
         direction = "overfit" if factor > 1 else "underfit"
-        yield Decision("weight_decay", value, f"{ctx.num_images:,} training images tend to "
-                       f"{direction}: {num(before)} x {factor:.2g} = {num(value)}")
+        why = (f"{ctx.num_images:,} training images tend to {direction}: {num(before)} x "
+               f"{factor:.2g} = {num(value)}")
+        if (ctx.optimizer in ("sgd", "lars") and ctx.num_images < LARGE_DATA_IMAGES
+                and ctx.model.kind != "nas_convnet"):
+            weight = small_data_weight(ctx.num_images)
+            blended = round_sig(log_blend(CIFAR_DECAY, value, weight), 2)
+            if weight == 0:
+                why = (f"{ctx.num_images:,} images from scratch follow the CIFAR lineage "
+                       f"whatever the network's size: 5e-4 (WRN) or 1e-4 (ResNet, DenseNet), "
+                       f"{num(blended)} between them")
+            else:
+                why += (f"; {weight:.0%} of the way (log scale) from the CIFAR lineage's "
+                        f"{num(CIFAR_DECAY)} to that: {num(blended)}")
+            value = blended
+        yield Decision("weight_decay", value, why, spread=3.0)
+
+
+#: The CIFAR-style recipes use 5e-4 (WRN, pytorch-cifar) or 1e-4 (ResNet, DenseNet): 2.2e-4 is
+#: within 2.3x of both.
+CIFAR_DECAY = 2.2e-4
+
+
+@register
+class DecayForFineTuning(Rule):
+    id = "wd.fine_tune"
+    sets = ("weight_decay",)
+    stage = ADJUST
+    summary = (
+        "Fine-tuning lineages barely decay: BiT, the ViT fine-tuning recipes, SimCLR and the "
+        "torchvision and Hugging Face transfer examples use none, ConvNeXt and Swin 22k->1k "
+        "use 1e-8 (none in effect); the pretrained weights, not a penalty, keep the model "
+        "near a good solution. Self-supervised weights fine-tuned with AdamW (MAE, BEiT) keep "
+        "the from-scratch 0.05."
+    )
+    sources = (src.PRETRAINED, src.WEIGHT_DECAY)
+    references = ("Kolesnikov et al. 2020, BiT (no weight decay)",
+                  "Dosovitskiy et al. 2021, ViT, Table 4 (fine-tuning: no weight decay)",
+                  "Liu et al. 2022, ConvNeXt, Table A (22k->1k: 1e-8)",
+                  "He et al. 2022, MAE, Table 9 (fine-tuning: 0.05)")
+    example = ({"model": {"name": "resnet50"},
+                "dataset": {"num_train_images": 5000, "num_classes": 37},
+                "training": {"batch_size": 64, "pretrained": True}},
+               {"weight_decay": 0.0})
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.pretrained and ctx.optimizer != "rmsprop"
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        if ctx.pretraining == "self-supervised" and ctx.optimizer in ("adamw", "lamb"):
+            yield Decision("weight_decay", 0.05, "self-supervised weights fine-tuned with "
+                           f"{ctx.optimizer} keep the from-scratch 0.05 (MAE, BEiT), decoupled",
+                           spread=3.0)
+            return
+        yield Decision("weight_decay", 0.0, f"fine-tuning {ctx.pretraining} weights with "
+                       f"{ctx.optimizer}: no weight decay, as BiT, the ViT fine-tuning recipes "
+                       "and the torchvision and Hugging Face examples use (ConvNeXt and Swin: "
+                       "1e-8); the pretrained weights already keep the model near a good "
+                       "solution", spread=3.0)
 
 
 @register
@@ -188,6 +252,8 @@ SMOOTHING_MODEL_M = 10.0
 STRONG_AUG_MODEL_M = 20.0
 LONG_SCHEDULE = 150
 VERY_LONG_SCHEDULE = 350
+#: Below this many images CNN recipes from scratch (the CIFAR lineage) do not smooth.
+SMALL_DATA_SMOOTHING = 300_000
 #: The Inception lineage introduced label smoothing and always trains with it.
 ALWAYS_SMOOTHED_FAMILIES = ("inception", "xception")
 
@@ -211,6 +277,9 @@ class SmoothingByModelAndTask(Rule):
     example = ({"model": {"name": "resnet18"}, "training": {"epochs": 120}},
                {"label_smoothing": 0.0})
 
+    def applies(self, ctx: Context) -> bool:
+        return not ctx.pretrained
+
     def decide(self, ctx: Context) -> Iterable[Decision]:
         size, epochs, kind = ctx.model.params_millions, ctx.epochs, ctx.model.kind
         classes = ctx.request.dataset.num_classes
@@ -222,6 +291,10 @@ class SmoothingByModelAndTask(Rule):
         elif ctx.model.family in ALWAYS_SMOOTHED_FAMILIES:
             yield Decision("label_smoothing", 0.1, "label smoothing was introduced with "
                            "Inception-v3 and its lineage always trains with 0.1")
+        elif ctx.num_images < SMALL_DATA_SMOOTHING:
+            yield Decision("label_smoothing", 0.0, f"{ctx.num_images:,} images: the CIFAR-"
+                           "style CNN recipes (ResNet, WRN, DenseNet on CIFAR-100, SVHN, "
+                           "Tiny-ImageNet) train without smoothing")
         elif not hard_task:
             yield Decision("label_smoothing", 0.0, f"{classes} classes is an easy task for "
                            "the model; smoothing regularises a model that is not overfitting")
@@ -240,3 +313,42 @@ class SmoothingByModelAndTask(Rule):
         else:
             yield Decision("label_smoothing", 0.0, f"{epochs} epochs without strong "
                            "augmentation is too short for smoothing to pay off")
+
+
+#: Fine-tuning targets this large and hard are ImageNet-scale (22k->1k, MAE/BEiT on 1k).
+LARGE_TARGET_IMAGES = 300_000
+
+
+@register
+class SmoothingForFineTuning(Rule):
+    id = "ls.fine_tune"
+    sets = ("label_smoothing",)
+    stage = ADJUST
+    summary = (
+        "Fine-tuning recipes smooth only on ImageNet-scale targets with the transformer-era "
+        "AdamW recipes (ConvNeXt and Swin 22k->1k, MAE and BEiT on ImageNet-1k: 0.1); BiT, the "
+        "ViT/VTAB fine-tuning recipes and the torchvision and Hugging Face transfer examples "
+        "train on small targets without it."
+    )
+    sources = (src.LABEL_SMOOTHING, src.PRETRAINED)
+    references = ("Kolesnikov et al. 2020, BiT (no label smoothing)",
+                  "He et al. 2022, MAE, Table 9 (fine-tuning: label smoothing 0.1)")
+    example = ({"model": {"name": "vit_b_16"},
+                "dataset": {"num_train_images": 3680, "num_classes": 37},
+                "training": {"batch_size": 32, "pretrained": True}},
+               {"label_smoothing": 0.0})
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.pretrained
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        classes = ctx.request.dataset.num_classes
+        if (ctx.optimizer in ("adamw", "lamb") and ctx.num_images >= LARGE_TARGET_IMAGES
+                and classes >= 100):
+            yield Decision("label_smoothing", 0.1, f"fine-tuning with {ctx.optimizer} on "
+                           f"{ctx.num_images:,} images of {classes} classes, an ImageNet-scale "
+                           "target: 0.1, as ConvNeXt, Swin, MAE and BEiT fine-tune")
+        else:
+            yield Decision("label_smoothing", 0.0, f"fine-tuning on {ctx.num_images:,} images "
+                           f"with {ctx.optimizer}: no smoothing, as BiT, the ViT fine-tuning "
+                           "recipes and the transfer examples use")

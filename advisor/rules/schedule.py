@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from advisor import sources as src
 from advisor.rules._base import BASE, CHOOSE, Context, Decision, Rule
 from advisor.rules._format import num
 from advisor.rules._registry import register
+from advisor.rules._scale import log_interp
 
 #: Epochs below which the guidance's cosine decay leaves too few epochs at a small rate.
 COSINE_MIN_EPOCHS = 150
@@ -29,6 +31,41 @@ SCRATCH_EPOCHS = {
     "hybrid": (300, 100),
 }
 
+#: Fewer optimizer steps than this is a budget of tens of steps: too short to train.
+MIN_STEPS = 100
+#: What to aim for when the budget is too short.
+TARGET_STEPS = 500
+
+
+def step_budget_warning(ctx: Context, epochs: int) -> None:
+    """Warn when images / batch x epochs is tens of steps, and say what to change."""
+    per_epoch = ctx.steps_per_epoch
+    steps = per_epoch * epochs
+    if steps >= MIN_STEPS:
+        return
+    more_epochs = math.ceil(TARGET_STEPS / per_epoch)
+    batch = 2 ** max(0, math.floor(math.log2(max(1, ctx.num_images * epochs / TARGET_STEPS))))
+    ctx.warnings.append(
+        f"{epochs} epochs of {ctx.num_images:,} images at batch {ctx.batch_size} is only "
+        f"{steps} optimizer steps ({per_epoch} per epoch): too few for the rate, warmup and "
+        f"decay to work, and the best rate becomes erratic. For about {TARGET_STEPS} steps, "
+        f"train {more_epochs} epochs at this batch, or use batch {min(batch, ctx.batch_size)} "
+        f"for {epochs} epochs")
+
+
+#: BiT's HyperRule schedule length in steps at batch 512 by data-set size (500 below 20k
+#: images, 10k below 500k, 20k above), made smooth: log-log interpolation between the anchors.
+FINE_TUNE_STEPS = ((10_000, 500.0), (40_000, 10_000.0), (300_000, 10_000.0),
+                   (1_000_000, 20_000.0))
+FINE_TUNE_BATCH = 512
+
+
+def fine_tune_epochs(num_images: int) -> tuple[int, float]:
+    """Epochs that show the model as many images as BiT's schedule does, and its steps."""
+    steps = log_interp(num_images, FINE_TUNE_STEPS)
+    epochs = max(1, min(1000, round(steps * FINE_TUNE_BATCH / num_images)))
+    return epochs, steps
+
 
 @register
 class UserEpochs(Rule):
@@ -43,8 +80,10 @@ class UserEpochs(Rule):
         return ctx.request.training.epochs is not None
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        epochs = ctx.request.training.epochs
-        yield Decision("epochs", epochs, f"you asked for {epochs} epochs")
+        epochs = int(ctx.request.training.epochs or 1)
+        step_budget_warning(ctx, epochs)
+        yield Decision("epochs", epochs, f"you asked for {epochs} epochs "
+                       f"({ctx.steps_per_epoch * epochs:,} steps of batch {ctx.batch_size})")
 
 
 @register
@@ -68,12 +107,26 @@ class EpochsByRecipe(Rule):
     def decide(self, ctx: Context) -> Iterable[Decision]:
         fast = ctx.request.training.goal == "fast_convergence"
         if ctx.request.training.pretrained:
-            epochs = 15 if fast else 30
-            yield Decision("epochs", epochs, "fine-tuning from pretrained weights converges in "
-                           f"tens of epochs; {epochs} for your goal")
+            epochs, steps = fine_tune_epochs(ctx.num_images)
+            why = (f"BiT's fine-tuning schedule for {ctx.num_images:,} images is about "
+                   f"{steps:,.0f} steps of batch {FINE_TUNE_BATCH} (500 below 20k images, 10k "
+                   f"below 500k, 20k above, interpolated): {epochs} epochs")
+            asked = ctx.request.training.optimizer  # the optimizer is chosen in this stage too
+            adaptive = (asked in ("adamw", "lamb") or
+                        (asked is None and ctx.model.kind in ("transformer", "hybrid",
+                                                              "modern_convnet")))
+            if ctx.pretraining == "self-supervised" and adaptive:
+                epochs = max(epochs, 100)
+                why += "; self-supervised weights (MAE, BEiT) fine-tune longer: at least 100"
+            if fast:
+                epochs = max(1, epochs // 2)
+                why += f"; halved for fast convergence: {epochs}"
+            step_budget_warning(ctx, epochs)
+            yield Decision("epochs", epochs, why)
             return
         accurate_epochs, fast_epochs = SCRATCH_EPOCHS[ctx.model.kind]
         epochs = fast_epochs if fast else accurate_epochs
+        step_budget_warning(ctx, epochs)
         goal = "fast convergence" if fast else "best accuracy"
         yield Decision("epochs", epochs, f"from scratch, {epochs} epochs is what recipes for "
                        f"this kind of model use when aiming at {goal}")
@@ -153,6 +206,9 @@ class WarmupByBatchAndOptimizer(Rule):
     example = ({"model": {"name": "resnet50"}, "training": {"batch_size": 1024}},
                {"warmup_epochs": 5, "warmup_start_lr": 0.0})
 
+    def applies(self, ctx: Context) -> bool:
+        return not ctx.pretrained
+
     def decide(self, ctx: Context) -> Iterable[Decision]:
         epochs, batch, optimizer = ctx.epochs, ctx.batch_size, ctx.optimizer
         cap = max(1, epochs // 10)
@@ -179,6 +235,65 @@ class WarmupByBatchAndOptimizer(Rule):
         warmup = min(wanted, cap)
         if warmup < wanted:
             why += f"; shortened to {warmup} so it stays within a tenth of {epochs} epochs"
+        why += f" ({warmup * ctx.steps_per_epoch:,} steps)"
+        yield Decision("warmup_epochs", warmup, why)
+        yield Decision("warmup_start_lr", 0.0, f"warmup rises linearly from 0 to the initial "
+                       f"rate over {num(warmup)} epochs, updated every step")
+
+
+#: BiT warms up for 100 of its 500 steps on small data and 500 steps otherwise.
+FINE_TUNE_WARMUP_STEPS = 500
+#: AdamW fine-tuning on ImageNet-scale targets warms up (Swin, DeiT); small ones do not.
+LARGE_FINE_TUNE_IMAGES = 300_000
+
+
+@register
+class WarmupForFineTuning(Rule):
+    id = "warmup.fine_tune"
+    sets = ("warmup_epochs", "warmup_start_lr")
+    stage = BASE
+    summary = (
+        "Warmup when fine-tuning is counted in steps: BiT and the ViT fine-tuning recipes "
+        "(SGD) warm up for 500 steps, or a fifth of a short run; AdamW fine-tuning of "
+        "self-supervised weights warms up for 5 epochs (MAE), of supervised weights only on "
+        "ImageNet-scale targets (Swin, DeiT: 5 epochs); small sets fine-tuned with AdamW start "
+        "at the full, already small rate (Hugging Face examples)."
+    )
+    sources = (src.WARMUP, src.PRETRAINED)
+    references = ("Kolesnikov et al. 2020, BiT (HyperRule: 100 or 500 warmup steps)",
+                  "Dosovitskiy et al. 2021, ViT (fine-tuning: 500 warmup steps)",
+                  "He et al. 2022, MAE, Table 9 (5 warmup epochs)",
+                  "Liu et al. 2021, Swin (22k->1k fine-tuning: 5 warmup epochs)")
+    example = ({"model": {"name": "resnet50"},
+                "dataset": {"num_train_images": 1000, "num_classes": 10},
+                "training": {"batch_size": 512, "epochs": 256, "pretrained": True}},
+               {"warmup_epochs": 51.2})
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.pretrained
+
+    def decide(self, ctx: Context) -> Iterable[Decision]:
+        optimizer, epochs, per_epoch = ctx.optimizer, ctx.epochs, ctx.steps_per_epoch
+        total = ctx.total_steps
+        if optimizer in ("sgd", "lars") and ctx.pretraining != "self-supervised":
+            steps = min(FINE_TUNE_WARMUP_STEPS, total / 5)
+            warmup = round(min(steps / per_epoch, epochs / 5), 2)
+            why = (f"the BiT and ViT fine-tuning recipes warm up for {FINE_TUNE_WARMUP_STEPS} "
+                   f"steps, or a fifth of a short run: {steps:,.0f} of {total:,} steps = "
+                   f"{num(warmup)} epochs")
+        elif optimizer in ("adamw", "lamb", "rmsprop") and (
+                ctx.pretraining == "self-supervised" or optimizer == "lamb"
+                or ctx.num_images >= LARGE_FINE_TUNE_IMAGES):
+            warmup = round(min(float(WARMUP_EPOCHS), epochs / 10), 2)
+            why = (f"{optimizer} fine-tuning of {ctx.pretraining} weights on "
+                   f"{ctx.num_images:,} images warms up as MAE and Swin do: {num(warmup)} epochs "
+                   f"({warmup * per_epoch:,.0f} steps), at most a tenth of the run")
+        else:
+            yield Decision("warmup_epochs", 0, f"fine-tuning {ctx.num_images:,} images with "
+                           f"{optimizer}: the rate is already small, so it starts at full "
+                           "value as the torchvision and Hugging Face transfer examples do")
+            yield Decision("warmup_start_lr", 0.0, "no warmup")
+            return
         yield Decision("warmup_epochs", warmup, why)
         yield Decision("warmup_start_lr", 0.0, f"warmup rises linearly from 0 to the initial "
                        f"rate over {num(warmup)} epochs, updated every step")

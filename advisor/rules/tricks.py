@@ -146,3 +146,27 @@ class WatchTrainVersusValidation(AdviceRule):
         return ("Log train and validation accuracy every epoch: `hpadvisor diagnose` turns the "
                 "two curves into concrete changes (train far above validation: regularise more; "
                 "train below validation: regularise less).")
+
+
+@register_advice
+class LayerwiseRateDecay(AdviceRule):
+    id = "advice.layer_decay"
+    summary = ("Fine-tuning a ViT from self-supervised or 21k weights: decay the rate layer by "
+               "layer from the head down.")
+    sources = (src.PRETRAINED,)
+    references = ("Bao et al. 2022, BEiT (layer decay 0.65)",
+                  "He et al. 2022, MAE, Table 9 (layer decay 0.65 for ViT-B, 0.75 for ViT-L)",
+                  "Liu et al. 2022, ConvNeXt, Table A (22k->1k: layer decay 0.7-0.8)")
+
+    def advise(self, ctx: Context) -> str | None:
+        if not ctx.pretrained or ctx.model.kind not in ("transformer", "modern_convnet"):
+            return None
+        decay = 0.75 if ctx.model.params_millions >= 200 else 0.65
+        if ctx.pretraining == "supervised-21k":
+            decay = 0.8 if ctx.model.params_millions >= 150 else 0.7
+        elif ctx.pretraining != "self-supervised":
+            return None
+        return (f"Fine-tune with layer-wise rate decay {decay}: block k of L gets the rate x "
+                f"{decay}^(L - k), so the layers nearest the input, which transfer best, move "
+                "least (BEiT, MAE and ConvNeXt fine-tuning recipes). The advised rate is the "
+                "rate of the head.")

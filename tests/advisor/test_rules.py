@@ -99,17 +99,17 @@ def test_vgg_without_batch_norm_gets_tenfold_lower_rate():
     assert values({"model": {"name": "vgg16_bn"}})["learning_rate"] == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize(("images", "rate"), [(500, 0.001), (1000, 0.001), (200_000, 0.01)])
-def test_fine_tuning_rate_follows_dataset_size(images, rate):
-    request = {"model": {"name": "resnet50"}, "dataset": {"num_train_images": images},
-               "training": {"batch_size": 256, "pretrained": True}}
+@pytest.mark.parametrize(("batch", "rate"), [(512, 0.003), (4, 0.001), (2048, 0.006)])
+def test_fine_tuning_rate_follows_bit_not_linear_scaling(batch, rate):
+    request = {"model": {"name": "resnet50"}, "dataset": {"num_train_images": 5000},
+               "training": {"batch_size": batch, "pretrained": True}}
     assert values(request)["learning_rate"] == pytest.approx(rate)
-    assert "lr.pretrained_by_dataset_size" in fired(request, "learning_rate")
+    assert "lr.fine_tune" in fired(request, "learning_rate")
 
 
 def test_from_scratch_rate_is_not_lowered_for_fine_tuning():
     request = {"model": {"name": "resnet50"}, "dataset": {"num_train_images": 500}}
-    assert "lr.pretrained_by_dataset_size" not in fired(request, "learning_rate")
+    assert "lr.fine_tune" not in fired(request, "learning_rate")
 
 
 # --- optimizer ----------------------------------------------------------------------------------
@@ -192,10 +192,10 @@ def test_strong_augmentation_lowers_decay_to_seven_e_minus_five():
     assert "wd.strong_augmentation" in fired(request, "weight_decay")
 
 
-def test_small_dataset_raises_decay():
+def test_small_dataset_takes_the_cifar_lineage_decay():
     request = {"model": {"name": "resnet50"},
                "dataset": {"num_train_images": 50_000, "num_classes": 100, "image_size": 32}}
-    assert values(request)["weight_decay"] == pytest.approx(5e-4)
+    assert values(request)["weight_decay"] == pytest.approx(2.2e-4)
 
 
 def test_adamw_uses_decoupled_scale():
@@ -308,14 +308,14 @@ def test_short_tuning_runs_decay_by_cosine_not_steps():
     assert "too short for piecewise" in rec.explanation("lr_schedule").reason
 
 
-def test_small_data_from_scratch_raises_the_sgd_rate_bounded():
+def test_small_data_from_scratch_follows_the_cifar_lineage():
     digits = {"model": {"name": "resnet20", "params_millions": 0.27},
               "dataset": {"num_train_images": 1437, "num_classes": 10, "image_size": 32}}
     rec = recommend({**digits, "training": {"batch_size": 128}})
-    assert rec.hyperparameters["learning_rate"] == pytest.approx(0.5)
+    assert rec.hyperparameters["learning_rate"] == pytest.approx(0.1)
     assert "lr.small_data_from_scratch" in rec.explanation("learning_rate").rules
     huge_batch = recommend({**digits, "training": {"batch_size": 1024}})
-    assert huge_batch.hyperparameters["learning_rate"] == pytest.approx(2.0)
+    assert huge_batch.hyperparameters["learning_rate"] == pytest.approx(0.283)
     imagenet = recommend({"model": {"name": "resnet50"}})
     assert "lr.small_data_from_scratch" not in imagenet.explanation("learning_rate").rules
     pretrained = recommend({**digits, "training": {"pretrained": True}})
