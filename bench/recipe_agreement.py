@@ -1,11 +1,16 @@
-"""How closely the advisor agrees with published ImageNet-1k recipes.
+"""How closely the advisor agrees with published recipes, by kind.
 
-For each recipe in tests/advisor/data/published_recipes.json: model name, total batch, epochs and
-the recipe's optimizer go in; the learning rate must be within 2x, the weight decay within 2.5x,
-label smoothing and warmup must agree on/off. A second pass leaves the optimizer free and checks
-the family the advisor picks. Prints one line per disagreement and the agreement rates.
+Two sets in tests/advisor/data/: `published_recipes.json` (ImageNet-1k from scratch) and
+`transfer_recipes.json` (small data from scratch: CIFAR, SVHN, STL-10, Tiny-ImageNet; and
+fine-tuning: BiT, ViT/VTAB-1k, ConvNeXt, Swin, MAE, BEiT, DeiT, CCT, Hugging Face, torchvision,
+SimCLR). For each recipe the model (name, or size and family), the data set (images, classes,
+resolution), total batch, epochs, the recipe's optimizer and, when fine-tuning, the kind of
+pretraining go in; the learning rate must be within 2x, the weight decay within 2.5x (a decay of
+1e-6 or less counts as none: ConvNeXt's 1e-8 is no decay), label smoothing and warmup must agree
+on/off. A second pass leaves the optimizer free and checks the family the advisor picks. Prints
+one line per disagreement and the agreement rates per kind (imagenet, scratch, fine_tune).
 
-    .venv/bin/python bench/recipe_agreement.py [--all]
+    .venv/bin/python bench/recipe_agreement.py [--all] [--kind imagenet|scratch|fine_tune]
 """
 
 from __future__ import annotations
@@ -24,24 +29,48 @@ from typing import Any
 
 from advisor import catalog, recommend
 
-RECIPES = Path(__file__).resolve().parents[1] / "tests/advisor/data/published_recipes.json"
+DATA = Path(__file__).resolve().parents[1] / "tests/advisor/data"
+RECIPES = DATA / "published_recipes.json"
+TRANSFER_RECIPES = DATA / "transfer_recipes.json"
+#: Decays this small are no decay (ConvNeXt and Swin fine-tune with 1e-8 where others use 0).
+NO_DECAY = 1e-6
 
 
-def within(ours: float, theirs: float, factor: float) -> bool:
-    if theirs == 0 or ours == 0:
-        return ours == theirs
+def within(ours: float, theirs: float, factor: float, zero: float = 0.0) -> bool:
+    if theirs <= zero or ours <= zero:
+        return ours <= zero and theirs <= zero
     return 1 / factor <= ours / theirs <= factor
 
 
+def kind_of(recipe: dict[str, Any]) -> str:
+    return str(recipe.get("kind", "imagenet"))
+
+
+def request_for(recipe: dict[str, Any], optimizer: str | None) -> dict[str, Any]:
+    model: dict[str, Any] = {"name": recipe["model"]}
+    for key in ("params_millions", "family"):
+        if recipe.get(key) is not None:
+            model[key] = recipe[key]
+    training: dict[str, Any] = {"batch_size": recipe["batch_size"], "epochs": recipe["epochs"],
+                                "optimizer": optimizer,
+                                "pretrained": recipe.get("pretrained", False)}
+    if recipe.get("pretraining"):
+        training["pretraining"] = recipe["pretraining"]
+    request: dict[str, Any] = {"model": model, "training": training}
+    if "num_train_images" in recipe:
+        request["dataset"] = {"num_train_images": recipe["num_train_images"],
+                              "num_classes": recipe["num_classes"],
+                              "image_size": recipe["image_size"]}
+    return request
+
+
 def check(recipe: dict[str, Any]) -> dict[str, bool]:
-    training = {"batch_size": recipe["batch_size"], "epochs": recipe["epochs"],
-                "optimizer": recipe["optimizer"], "pretrained": recipe.get("pretrained", False)}
-    values = recommend({"model": {"name": recipe["model"]}, "training": training}).hyperparameters
-    free = recommend({"model": {"name": recipe["model"]},
-                      "training": {**training, "optimizer": None}}).hyperparameters
+    values = recommend(request_for(recipe, recipe["optimizer"])).hyperparameters
+    free = recommend(request_for(recipe, None)).hyperparameters
     return {
         "learning_rate": within(values["learning_rate"], recipe["learning_rate"], 2.0),
-        "weight_decay": within(values["weight_decay"], recipe["weight_decay"], 2.5),
+        "weight_decay": within(values["weight_decay"], recipe["weight_decay"], 2.5,
+                               NO_DECAY),
         "label_smoothing": (values["label_smoothing"] > 0) == (recipe["label_smoothing"] > 0),
         "warmup": (values["warmup_epochs"] > 0) == (recipe["warmup_epochs"] > 0),
         "optimizer_family": free["optimizer"] == recipe["optimizer"],
@@ -49,14 +78,17 @@ def check(recipe: dict[str, Any]) -> dict[str, bool]:
 
 
 def agreement(recipes: list[dict[str, Any]]) -> tuple[dict[str, float], list[str]]:
-    known = [r for r in recipes if catalog.find_model(r["model"]) is not None]
+    """Rates over the recipes whose model the advisor can place (by name, or by size)."""
+    known = [r for r in recipes if catalog.find_model(r["model"]) is not None
+             or r.get("params_millions") is not None]
     totals: dict[str, int] = {}
     misses = []
     for recipe in known:
         for key, ok in check(recipe).items():
             totals[key] = totals.get(key, 0) + ok
             if not ok:
-                misses.append(f"{recipe['model']:<28} {key}: {recipe['source']}")
+                misses.append(f"{recipe['model']:<28} {key}: {recipe['source']} "
+                              f"({recipe.get('dataset', 'imagenet-1k')})")
     rates = {key: count / len(known) for key, count in totals.items()}
     rates["known_by_name"] = len(known) / len(recipes)
     core = ("learning_rate", "weight_decay", "label_smoothing", "warmup")
@@ -64,17 +96,32 @@ def agreement(recipes: list[dict[str, Any]]) -> tuple[dict[str, float], list[str
     return rates, misses
 
 
+def by_kind() -> dict[str, list[dict[str, Any]]]:
+    """Every recipe of both sets, grouped as imagenet, scratch (small data) and fine_tune."""
+    groups: dict[str, list[dict[str, Any]]] = {"imagenet": [], "scratch": [], "fine_tune": []}
+    for path in (RECIPES, TRANSFER_RECIPES):
+        for recipe in json.loads(path.read_text()):
+            groups[kind_of(recipe)].append(recipe)
+    return groups
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="list every disagreement")
+    parser.add_argument("--kind", choices=["imagenet", "scratch", "fine_tune"])
     args = parser.parse_args()
-    recipes = json.loads(RECIPES.read_text())
-    rates, misses = agreement(recipes)
-    for line in misses if args.all else misses[:40]:
-        print(line)
-    print(f"\n{len(recipes)} recipes")
-    for key, rate in rates.items():
-        print(f"{key:<18} {rate:6.1%}")
+    groups = by_kind()
+    kinds = [args.kind] if args.kind else list(groups)
+    table: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        rates, misses = agreement(groups[kind])
+        table[kind] = rates
+        print(f"--- {kind}: {len(groups[kind])} recipes, {len(misses)} disagreements")
+        for line in misses if args.all else misses[:15]:
+            print(line)
+    print(f"\n{'':<18}" + "".join(f"{kind:>11}" for kind in kinds))
+    for key in table[kinds[0]]:
+        print(f"{key:<18}" + "".join(f"{table[kind][key]:>11.1%}" for kind in kinds))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from advisor.rules._registry import register
 
 #: Above this total batch size plain SGD and AdamW lose accuracy; layer-wise trust ratios help.
 VERY_LARGE_BATCH = 8192
+#: Below this many images, CNNs trained from scratch follow the CIFAR lineage (SGD).
+SMALL_DATA_IMAGES = 100_000
 
 KIND_OPTIMIZER = {
     "convnet": "sgd",
@@ -108,6 +110,16 @@ class OptimizerByGoalAndModel(Rule):
         lineage = KIND_LINEAGE[kind]
         if ctx.model.family in FAMILY_OPTIMIZER:
             chosen, lineage = FAMILY_OPTIMIZER[ctx.model.family]
+        if (ctx.request.training.pretraining == "supervised-21k"
+                and ctx.model.family == "vit"):
+            chosen, lineage = "sgd", ("ViTs pretrained on ImageNet-21k are fine-tuned with SGD "
+                                      "and momentum in their own lineage (ViT, AugReg, VTAB-1k: "
+                                      "batch 512, no weight decay)")
+        elif (not ctx.request.training.pretrained and chosen == "rmsprop"
+              and ctx.num_images < SMALL_DATA_IMAGES):
+            chosen, lineage = "sgd", (f"{ctx.num_images:,} images from scratch: small-data "
+                                      "recipes train every CNN with SGD and momentum "
+                                      "(pytorch-cifar's EfficientNet and MobileNets)")
         goal = ("best final accuracy" if ctx.request.training.goal == "accuracy"
                 else "fast convergence")
         yield Decision("optimizer", chosen, f"{lineage}; it suits your goal of {goal}")

@@ -108,8 +108,10 @@ class DecayByDatasetSize(Rule):
                {"weight_decay": 2.2e-4})
 
     def applies(self, ctx: Context) -> bool:
+        small = ctx.num_images < LARGE_DATA_IMAGES and ctx.optimizer in ("sgd", "lars")
         return (ctx.optimizer in COUPLED and not ctx.request.training.pretrained
-                and not 0.8 * IMAGENET_IMAGES <= ctx.num_images <= 1.25 * IMAGENET_IMAGES)
+                and (small or not 0.8 * IMAGENET_IMAGES <= ctx.num_images
+                     <= 1.25 * IMAGENET_IMAGES))
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
         factor = clamp(math.sqrt(IMAGENET_IMAGES / ctx.num_images), 0.5, 5.0)
@@ -118,8 +120,7 @@ class DecayByDatasetSize(Rule):
         direction = "overfit" if factor > 1 else "underfit"
         why = (f"{ctx.num_images:,} training images tend to {direction}: {num(before)} x "
                f"{factor:.2g} = {num(value)}")
-        if (ctx.optimizer in ("sgd", "lars") and ctx.num_images < LARGE_DATA_IMAGES
-                and ctx.model.kind != "nas_convnet"):
+        if ctx.optimizer in ("sgd", "lars") and ctx.num_images < LARGE_DATA_IMAGES:
             weight = small_data_weight(ctx.num_images)
             blended = round_sig(log_blend(CIFAR_DECAY, value, weight), 2)
             if weight == 0:
@@ -144,17 +145,19 @@ class DecayForFineTuning(Rule):
     sets = ("weight_decay",)
     stage = ADJUST
     summary = (
-        "Fine-tuning lineages barely decay: BiT, the ViT fine-tuning recipes, SimCLR and the "
-        "torchvision and Hugging Face transfer examples use none, ConvNeXt and Swin 22k->1k "
-        "use 1e-8 (none in effect); the pretrained weights, not a penalty, keep the model "
-        "near a good solution. Self-supervised weights fine-tuned with AdamW (MAE, BEiT) keep "
-        "the from-scratch 0.05."
+        "With SGD, fine-tuning lineages do not decay: BiT, the ViT/VTAB fine-tuning recipes, "
+        "SimCLR and the torchvision transfer tutorial use none; the pretrained weights, not a "
+        "penalty, keep the model near a good solution. AdamW fine-tuning of ImageNet-21k "
+        "weights does not either (ConvNeXt and Swin 22k->1k: 1e-8; Hugging Face examples on "
+        "ViT-21k: 0); AdamW fine-tuning of ImageNet-1k or self-supervised weights keeps the "
+        "from-scratch 0.05 (DeiT and CCT transfer, MAE, BEiT)."
     )
     sources = (src.PRETRAINED, src.WEIGHT_DECAY)
     references = ("Kolesnikov et al. 2020, BiT (no weight decay)",
                   "Dosovitskiy et al. 2021, ViT, Table 4 (fine-tuning: no weight decay)",
                   "Liu et al. 2022, ConvNeXt, Table A (22k->1k: 1e-8)",
-                  "He et al. 2022, MAE, Table 9 (fine-tuning: 0.05)")
+                  "He et al. 2022, MAE, Table 9 (fine-tuning: 0.05)",
+                  "SHI-Labs/Compact-Transformers: configs/finetuned (CCT on Flowers: 0.05)")
     example = ({"model": {"name": "resnet50"},
                 "dataset": {"num_train_images": 5000, "num_classes": 37},
                 "training": {"batch_size": 64, "pretrained": True}},
@@ -164,16 +167,16 @@ class DecayForFineTuning(Rule):
         return ctx.pretrained and ctx.optimizer != "rmsprop"
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        if ctx.pretraining == "self-supervised" and ctx.optimizer in ("adamw", "lamb"):
-            yield Decision("weight_decay", 0.05, "self-supervised weights fine-tuned with "
-                           f"{ctx.optimizer} keep the from-scratch 0.05 (MAE, BEiT), decoupled",
-                           spread=3.0)
+        if ctx.optimizer in ("adamw", "lamb") and ctx.pretraining != "supervised-21k":
+            yield Decision("weight_decay", 0.05, f"{ctx.pretraining} weights fine-tuned with "
+                           f"{ctx.optimizer} keep the from-scratch 0.05, decoupled (DeiT and "
+                           "CCT transfer, MAE, BEiT)", spread=3.0)
             return
         yield Decision("weight_decay", 0.0, f"fine-tuning {ctx.pretraining} weights with "
-                       f"{ctx.optimizer}: no weight decay, as BiT, the ViT fine-tuning recipes "
-                       "and the torchvision and Hugging Face examples use (ConvNeXt and Swin: "
-                       "1e-8); the pretrained weights already keep the model near a good "
-                       "solution", spread=3.0)
+                       f"{ctx.optimizer}: no weight decay, as BiT, the ViT fine-tuning recipes, "
+                       "the torchvision tutorial and the Hugging Face examples use (ConvNeXt "
+                       "and Swin 22k->1k: 1e-8); the pretrained weights already keep the model "
+                       "near a good solution", spread=3.0)
 
 
 @register
@@ -208,7 +211,9 @@ class DecayForLongSchedules(Rule):
     summary = (
         "Weight decay acts at every step, so its total pull grows with the length of training; "
         "recipes of 400-600 epochs lower L2 decay in proportion (torchvision's 600-epoch "
-        "recipes use 2e-5)."
+        "recipes use 2e-5). Small data sets train for many more, shorter epochs and keep "
+        "theirs (Shake-Shake: 1800 CIFAR epochs at 1e-4): the lowering fades in with the "
+        "data-set size, log-linearly from 100k to 640k images."
     )
     sources = (src.WEIGHT_DECAY,)
     references = ("torchvision 'How to train state-of-the-art models' recipe (600 epochs, 2e-5)",)
@@ -218,14 +223,21 @@ class DecayForLongSchedules(Rule):
 
     def applies(self, ctx: Context) -> bool:
         return (ctx.optimizer in ("sgd", "lars") and ctx.epochs > 300
-                and ctx.model.kind != "nas_convnet")  # that lineage's 1e-5 is already minimal
+                and ctx.model.kind != "nas_convnet"
+                and small_data_weight(ctx.num_images) > 0)  # that lineage's 1e-5 is already minimal
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        factor = max(1 / 3, 300 / ctx.epochs)
+        weight = small_data_weight(ctx.num_images)
+        factor = max(1 / 3, 300 / ctx.epochs) ** weight
         before = float(ctx.values["weight_decay"])
         value = round_sig(before * factor, 2)
-        yield Decision("weight_decay", value, f"{ctx.epochs} epochs apply the decay for longer: "
-                       f"{num(before)} x 300/{ctx.epochs} = {num(value)}")
+        why = (f"{ctx.epochs} epochs apply the decay for longer: {num(before)} x "
+               f"300/{ctx.epochs} = {num(value)}")
+        if weight < 1:
+            why = (f"{ctx.epochs} epochs apply the decay for longer, but {ctx.num_images:,} "
+                   f"images is small-data practice, which keeps its decay: (300/{ctx.epochs})"
+                   f"^{weight:.2g}, {num(before)} -> {num(value)}")
+        yield Decision("weight_decay", value, why)
 
 
 @register
@@ -285,16 +297,19 @@ class SmoothingByModelAndTask(Rule):
         classes = ctx.request.dataset.num_classes
         hard_task = classes >= 100
         strong = ctx.augmentation == "strong"
-        if kind in ("transformer", "hybrid", "modern_convnet", "nas_convnet"):
+        if kind in ("transformer", "hybrid", "modern_convnet"):
+            yield Decision("label_smoothing", 0.1, "0.1, as every recipe for this kind of "
+                           "model uses")
+        elif ctx.num_images < SMALL_DATA_SMOOTHING:
+            yield Decision("label_smoothing", 0.0, f"{ctx.num_images:,} images: the CIFAR-"
+                           "style CNN recipes (ResNet, WRN, DenseNet on CIFAR-100, SVHN, "
+                           "Tiny-ImageNet) train without smoothing")
+        elif kind == "nas_convnet":
             yield Decision("label_smoothing", 0.1, "0.1, as every recipe for this kind of "
                            "model uses")
         elif ctx.model.family in ALWAYS_SMOOTHED_FAMILIES:
             yield Decision("label_smoothing", 0.1, "label smoothing was introduced with "
                            "Inception-v3 and its lineage always trains with 0.1")
-        elif ctx.num_images < SMALL_DATA_SMOOTHING:
-            yield Decision("label_smoothing", 0.0, f"{ctx.num_images:,} images: the CIFAR-"
-                           "style CNN recipes (ResNet, WRN, DenseNet on CIFAR-100, SVHN, "
-                           "Tiny-ImageNet) train without smoothing")
         elif not hard_task:
             yield Decision("label_smoothing", 0.0, f"{classes} classes is an easy task for "
                            "the model; smoothing regularises a model that is not overfitting")
@@ -325,17 +340,17 @@ class SmoothingForFineTuning(Rule):
     sets = ("label_smoothing",)
     stage = ADJUST
     summary = (
-        "Fine-tuning recipes smooth only on ImageNet-scale targets with the transformer-era "
-        "AdamW recipes (ConvNeXt and Swin 22k->1k, MAE and BEiT on ImageNet-1k: 0.1); BiT, the "
-        "ViT/VTAB fine-tuning recipes and the torchvision and Hugging Face transfer examples "
-        "train on small targets without it."
+        "The AdamW fine-tuning recipes smooth with 0.1 (DeiT and CCT transfer, MAE, BEiT, "
+        "ConvNeXt and Swin 22k->1k), except on small targets from ImageNet-21k weights (the "
+        "Hugging Face examples); the SGD lineages (BiT, the ViT/VTAB fine-tuning recipes, the "
+        "torchvision tutorial) do not smooth."
     )
     sources = (src.LABEL_SMOOTHING, src.PRETRAINED)
     references = ("Kolesnikov et al. 2020, BiT (no label smoothing)",
                   "He et al. 2022, MAE, Table 9 (fine-tuning: label smoothing 0.1)")
     example = ({"model": {"name": "vit_b_16"},
                 "dataset": {"num_train_images": 3680, "num_classes": 37},
-                "training": {"batch_size": 32, "pretrained": True}},
+                "training": {"batch_size": 8, "pretraining": "supervised-21k"}},
                {"label_smoothing": 0.0})
 
     def applies(self, ctx: Context) -> bool:
@@ -343,11 +358,11 @@ class SmoothingForFineTuning(Rule):
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
         classes = ctx.request.dataset.num_classes
-        if (ctx.optimizer in ("adamw", "lamb") and ctx.num_images >= LARGE_TARGET_IMAGES
-                and classes >= 100):
-            yield Decision("label_smoothing", 0.1, f"fine-tuning with {ctx.optimizer} on "
-                           f"{ctx.num_images:,} images of {classes} classes, an ImageNet-scale "
-                           "target: 0.1, as ConvNeXt, Swin, MAE and BEiT fine-tune")
+        large = ctx.num_images >= LARGE_TARGET_IMAGES and classes >= 100
+        if ctx.optimizer in ("adamw", "lamb") and (ctx.pretraining != "supervised-21k" or large):
+            yield Decision("label_smoothing", 0.1, f"fine-tuning {ctx.pretraining} weights with "
+                           f"{ctx.optimizer} on {ctx.num_images:,} images of {classes} "
+                           "classes: 0.1, as DeiT, CCT, MAE, BEiT, ConvNeXt and Swin fine-tune")
         else:
             yield Decision("label_smoothing", 0.0, f"fine-tuning on {ctx.num_images:,} images "
                            f"with {ctx.optimizer}: no smoothing, as BiT, the ViT fine-tuning "

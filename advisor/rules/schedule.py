@@ -254,10 +254,10 @@ class WarmupForFineTuning(Rule):
     stage = BASE
     summary = (
         "Warmup when fine-tuning is counted in steps: BiT and the ViT fine-tuning recipes "
-        "(SGD) warm up for 500 steps, or a fifth of a short run; AdamW fine-tuning of "
-        "self-supervised weights warms up for 5 epochs (MAE), of supervised weights only on "
-        "ImageNet-scale targets (Swin, DeiT: 5 epochs); small sets fine-tuned with AdamW start "
-        "at the full, already small rate (Hugging Face examples)."
+        "(SGD) warm up for 500 steps, or a fifth of a short run; AdamW fine-tuning warms up "
+        "for 5 epochs (MAE, DeiT, CCT, Swin 22k->1k), except small targets from ImageNet-21k "
+        "weights, which start at the full, already small rate (Hugging Face examples); so "
+        "does the torchvision tutorial's SGD."
     )
     sources = (src.WARMUP, src.PRETRAINED)
     references = ("Kolesnikov et al. 2020, BiT (HyperRule: 100 or 500 warmup steps)",
@@ -282,7 +282,7 @@ class WarmupForFineTuning(Rule):
                    f"steps, or a fifth of a short run: {steps:,.0f} of {total:,} steps = "
                    f"{num(warmup)} epochs")
         elif optimizer in ("adamw", "lamb", "rmsprop") and (
-                ctx.pretraining == "self-supervised" or optimizer == "lamb"
+                ctx.pretraining != "supervised-21k" or optimizer == "lamb"
                 or ctx.num_images >= LARGE_FINE_TUNE_IMAGES):
             warmup = round(min(float(WARMUP_EPOCHS), epochs / 10), 2)
             why = (f"{optimizer} fine-tuning of {ctx.pretraining} weights on "
