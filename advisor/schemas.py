@@ -49,7 +49,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _whole_number(value: Any) -> Any:
+def whole_number(value: Any) -> Any:
     """``548.0`` is the integer 548 in JSON, and to JSON Schema; strict validation would refuse
     it, so a float without a fraction becomes an int first (``548.5`` is still refused)."""
     if isinstance(value, float) and value.is_integer():
@@ -57,15 +57,17 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-#: An integer field of a request: strict (no strings, no booleans), whole floats taken.
-JsonInt = Annotated[int, BeforeValidator(_whole_number)]
+#: An integer field of a request: strict (no strings, no booleans), whole floats taken. With
+#: `None` allowed, write ``Annotated[int, Field(ge=...), BeforeValidator(whole_number)] | None``:
+#: bounds given after the validator would reach the JSON schema as ``ge``, not ``minimum``.
+JsonInt = Annotated[int, BeforeValidator(whole_number)]
 
 
 class _Input(_Strict):
     """A request model: strict types. A client that sends ``0`` for a boolean or ``"256"`` for a
     number has a bug, and gets a 422 naming the field instead of a guess; an integer is still a
-    number, and a whole float an integer (`JsonInt`), as JSON has one number type. Callers that read text (the dashboard's form) validate
-    with ``strict=False``."""
+    number, and a whole float an integer (`JsonInt`), as JSON has one number type. Callers that
+    read text (the dashboard's form) validate with ``strict=False``."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -106,7 +108,7 @@ class TrainingSpec(_Input):
 
     batch_size: JsonInt = Field(default=256, ge=1, le=1_000_000)
     num_gpus: JsonInt = Field(default=1, ge=0, le=100_000)
-    epochs: JsonInt | None = Field(default=None, ge=1, le=10_000)
+    epochs: Annotated[int, Field(ge=1, le=10_000), BeforeValidator(whole_number)] | None = None
     pretrained: bool = False
     goal: Goal = "accuracy"
     optimizer: OptimizerName | None = Field(

@@ -2,7 +2,8 @@
 
 ``{"detail": [{"loc": ["body", "model", "name"], "msg": "...", "type": "value_error"}]}`` -
 the same shape FastAPI gives a body that fails validation, so a client reads one format. Server
-faults answer 500 (or 503 when the database is unreachable) without a traceback.
+faults answer 500 (or 503 when the database is unreachable) without a traceback. A method the
+path does not serve answers 405 with an ``Allow`` header that lists every method it does serve.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from advisor import AdvisorInputError
 from worker.errors import FieldError, JobConflict, JobNotFound
@@ -48,6 +52,32 @@ async def _validation(request: Request, error: Exception) -> JSONResponse:
     """FastAPI's own 422, made safe for inputs that strict JSON cannot hold."""
     assert isinstance(error, RequestValidationError)
     return JSONResponse({"detail": _finite(jsonable_encoder(error.errors()))}, status_code=422)
+
+
+#: The methods ``Allow`` can list, in the order it lists them.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on the request's path. Starlette names only the methods
+    of the first route whose path matched (``OPTIONS /v1/jobs`` got ``Allow: POST``, not
+    ``GET, POST``); this asks every route, through FastAPI's included routers, whether it would
+    take the same request with each method."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _http(request: Request, error: Exception) -> Response:
+    """Starlette's HTTP errors as FastAPI answers them, with a complete ``Allow`` on 405."""
+    assert isinstance(error, HTTPException)
+    if error.status_code == 405:
+        headers = {**(error.headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        error = HTTPException(405, error.detail, headers)
+    return await http_exception_handler(request, error)
 
 
 async def _advisor_input(request: Request, error: Exception) -> JSONResponse:
@@ -84,6 +114,7 @@ async def _internal(request: Request, error: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AdvisorInputError, _advisor_input)
     app.add_exception_handler(FieldError, _field)

@@ -47,3 +47,13 @@ BAD_BODY: Responses = {400: {"model": ServerProblem, "description": "The body co
                              "before validation"}}
 #: A mutating route that takes a body: key, size, unreadable body, database.
 MUTATING: Responses = {**UNAUTHORIZED, **TOO_LARGE, **BAD_BODY, **UNAVAILABLE}
+
+
+def invalid(rules: str) -> Responses:
+    """The 422 of an operation whose body has rules beyond what its JSON schema can state (they
+    depend on the catalog's spellings, on what workers registered, or compare two fields):
+    `rules` says which. ``schemathesis.toml`` allows a 422 to a schema-valid body on exactly
+    these operations, and the suite checks that such a 422 names one of these fields."""
+    return {422: {"model": Problem, "description": "A field is missing, of the wrong type or "
+                  f"out of range (the schema states these), or {rules}. `loc` names the field; "
+                  "`ctx.suggestions` lists close names where there are any."}}

@@ -7,16 +7,18 @@ The profile parts are the advisor's own models (`ModelSpec`, `TrainingSpec`, `Re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from advisor.schemas import (
     EvidenceRecord,
+    JsonInt,
     ModelSpec,
     Recommendation,
     SearchDimension,
     TrainingSpec,
+    whole_number,
 )
 from advisor.search_space import TUNABLE
 
@@ -28,12 +30,16 @@ Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc"]
 Pruner = Literal["median", "hyperband", "successive_halving", "none"]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 BUILTIN_OBJECTIVE = "image-classification"
+#: A key `JobRequest.tune` may name: `_known_keys` checks it (its message lists the allowed
+#: keys) and the schema states the same set, with at least one key.
+TuneKey = Annotated[str, WithJsonSchema({"type": "string", "enum": list(TUNABLE)})]
 
 
 class JobRequest(BaseModel):
     """A tuning job: what to train on which registered data set, and how to search."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+    #: Strict types, like the advisor's request models (`advisor.schemas._Input`).
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
         "objective": BUILTIN_OBJECTIVE, "dataset": "digits", "model": {"name": "resnet20"},
         "training": {"batch_size": 128, "epochs": 15, "goal": "accuracy"},
         "n_trials": 20, "timeout_s": None, "sampler": "tpe", "pruner": "median", "seed": 0,
@@ -45,16 +51,17 @@ class JobRequest(BaseModel):
                          "(GET /v1/datasets); it carries its own profile.")
     model: ModelSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
-    n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
+    n_trials: JsonInt = Field(default=20, ge=1, le=MAX_TRIALS)
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     sampler: Sampler = "tpe"
     pruner: Pruner = "median"
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(whole_number)] | None = None
     use_evidence: bool = Field(default=True, description="Start from the advice calibrated by "
                                "similar finished studies (false: the rules alone).")
-    tune: list[str] | None = Field(default=None, max_length=len(TUNABLE), description=(
-        "Hyperparameters to search, a subset of: " + ", ".join(TUNABLE)
-        + "; default: the advisor's (learning_rate, weight_decay, label_smoothing)."))
+    tune: Annotated[list[TuneKey], Field(json_schema_extra={"minItems": 1})] | None = Field(
+        default=None, max_length=len(TUNABLE), description=(
+            "Hyperparameters to search, a subset of: " + ", ".join(TUNABLE)
+            + "; default: the advisor's (learning_rate, weight_decay, label_smoothing)."))
 
     @field_validator("tune")
     @classmethod

@@ -339,7 +339,8 @@ def recommend_page(session: Session, form: dict[str, str], keys_required: bool) 
         return page
     body = profile_request(form)
     try:
-        request = RecommendationRequest.model_validate(body)
+        # The form's fields are text: validated laxly, unlike a JSON body ("256" is a number).
+        request = RecommendationRequest.model_validate(body, strict=False)
         page.recommendation = recommend(request, evidence=recent_records(session))
         page.request = request.model_dump(mode="json")
     except ValidationError as error:

@@ -6,6 +6,7 @@ import difflib
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import WithJsonSchema
 
 from advisor.catalog import ModelInfo, families, list_models, normalize
 from advisor.rules import ADVICE, RULES
@@ -13,6 +14,10 @@ from api.schemas import RuleView
 from worker.errors import FieldError
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
+
+#: The schema lists the catalog's families; `models_of` also takes them in another case or with
+#: separators (``ResNet``, ``convnext-v2``) and answers any other name with a 422.
+Family = Annotated[str, WithJsonSchema({"type": "string", "enum": families()})]
 
 
 def models_of(family: str | None) -> list[ModelInfo]:
@@ -45,7 +50,7 @@ def rule_views() -> list[RuleView]:
 
 @router.get("/models", response_model=list[ModelInfo])
 def get_models(
-    family: Annotated[str | None, Query(max_length=100, description="e.g. resnet")] = None,
+    family: Annotated[Family | None, Query(max_length=100, description="e.g. resnet")] = None,
 ) -> list[ModelInfo]:
     """The models the advisor knows by name: family, size in millions, training kind, aliases."""
     return models_of(family)

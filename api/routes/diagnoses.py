@@ -6,13 +6,15 @@ from fastapi import APIRouter, Response
 
 from advisor.schemas import Curves, Diagnosis
 from api.deps import RequireKey
-from api.responses import BAD_BODY, TOO_LARGE, UNAUTHORIZED
+from api.responses import BAD_BODY, TOO_LARGE, UNAUTHORIZED, invalid
 
 router = APIRouter(prefix="/v1", tags=["advisor"])
 
 
 @router.post("/diagnoses", response_model=Diagnosis, dependencies=[RequireKey],
-             responses={**UNAUTHORIZED, **TOO_LARGE, **BAD_BODY})
+             responses={**UNAUTHORIZED, **TOO_LARGE, **BAD_BODY, **invalid(
+                 "`train_accuracy` and `val_accuracy` differ in length (one value per epoch "
+                 "each)")})
 async def create_diagnosis(curves: Curves) -> Response:
     """Overfitting, underfitting, healthy, diverging or not converged, with concrete changes."""
     from advisor import diagnose

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from api.deps import RequireKey, SessionDep, StorageDep
-from api.responses import CONFLICT, MUTATING, NOT_FOUND, UNAVAILABLE
+from api.responses import CONFLICT, MUTATING, NOT_FOUND, UNAVAILABLE, invalid
 from worker import jobs
 from worker.schemas import JobDetail, JobRequest, JobState, JobSummary, Page, TrialView
 
@@ -19,7 +19,10 @@ Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
 @router.post("", response_model=JobDetail, status_code=status.HTTP_201_CREATED,
-             dependencies=[RequireKey], responses=MUTATING)
+             dependencies=[RequireKey], responses={**MUTATING, **invalid(
+                 "`objective` or `dataset` is not one a worker offers (GET /v1/objectives, GET "
+                 "/v1/datasets), or `model.name` is not a model the objective can build (the "
+                 "answer lists those it can)")})
 def create_job(body: JobRequest, session: SessionDep, storage: StorageDep) -> JobDetail:
     """Ask the advisor, store the job (queued) and create its Optuna study."""
     return jobs.create_job(session, storage, body)

@@ -7,15 +7,16 @@ from fastapi import APIRouter, Response
 from advisor import Recommendation
 from api.cache import NO_EVIDENCE, recommendation_json
 from api.deps import EvidenceDep, RequireKey
-from api.responses import MUTATING
+from api.responses import MUTATING, invalid
 from api.schemas import RecommendationBody
 
 router = APIRouter(prefix="/v1", tags=["advisor"])
 
 
 @router.post("/recommendations", response_model=Recommendation, dependencies=[RequireKey],
-             responses={**MUTATING, 422: {
-                 "description": "Unknown model (lists close names) or bad field"}})
+             responses={**MUTATING, **invalid(
+                 "`model.name` is not a model the advisor knows and `model.params_millions` is "
+                 "not given (GET /v1/models lists the names; case and separators are ignored)")})
 async def create_recommendation(body: RecommendationBody, evidence: EvidenceDep) -> Response:
     """Explained, sourced hyperparameters and the region worth tuning around them, calibrated
     by similar finished studies unless `use_evidence` is false."""

@@ -39,7 +39,7 @@ def test_unknown_model_is_422_naming_model_name_with_close_names(live_server: Li
 
 
 @pytest.mark.parametrize(("body", "loc"), [
-    ({"model": {}}, ["body"]),
+    ({"model": {}}, ["body", "model"]),
     ({"model": {"name": "resnet50"}, "training": {"batch_size": 0}},
      ["body", "training", "batch_size"]),
     ({"model": {"name": "resnet50"}, "training": {"goal": "speed"}}, ["body", "training", "goal"]),

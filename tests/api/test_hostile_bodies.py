@@ -65,3 +65,57 @@ def test_too_large_bodies_are_413_on_every_body_endpoint(live_server: LiveServer
             assert response.status_code == 413, path
             assert response.json()["detail"][0]["type"] == "too_large"
         assert http.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(("path", "body", "loc"), [
+    ("/v1/recommendations", {"model": {"name": "resnet50"}, "use_evidence": 0},
+     ["body", "use_evidence"]),
+    ("/v1/recommendations", {"model": {"name": "resnet50"}, "training": {"batch_size": "256"}},
+     ["body", "training", "batch_size"]),
+    ("/v1/recommendations", {"model": {"name": "resnet50"}, "training": {"pretrained": "yes"}},
+     ["body", "training", "pretrained"]),
+    ("/v1/recommendations", {"model": {"params_millions": "25"}},
+     ["body", "model", "params_millions"]),
+    ("/v1/recommendations", {"model": {"name": "resnet50"}, "training": {"epochs": 90.5}},
+     ["body", "training", "epochs"]),
+    ("/v1/diagnoses", {"train_accuracy": [0.5], "val_accuracy": [0.4], "val_loss": [False]},
+     ["body", "val_loss", 0]),
+    ("/v1/diagnoses", {"train_accuracy": ["0.5"], "val_accuracy": [0.4]},
+     ["body", "train_accuracy", 0]),
+    ("/v1/jobs", {"dataset": "digits", "model": {"name": "small_cnn"}, "n_trials": "2"},
+     ["body", "n_trials"]),
+    ("/v1/jobs", {"dataset": "digits", "model": {"name": "small_cnn"}, "use_evidence": 1},
+     ["body", "use_evidence"]),
+])
+def test_a_value_of_the_wrong_type_is_422_naming_the_field(
+        live_server: LiveServer, path: str, body: dict[str, object], loc: list[object]) -> None:
+    """No lax coercion: a client that sends 0 for false or "256" for 256 has a bug to hear of."""
+    with live_server.client() as http:
+        response = http.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert loc in [problem["loc"] for problem in response.json()["detail"]], response.text
+
+
+def test_whole_floats_and_ints_are_numbers_of_either_kind(live_server: LiveServer) -> None:
+    """JSON has one number type: 128.0 is a batch size, 25 a size in millions."""
+    with live_server.client() as http:
+        response = http.post("/v1/recommendations", json={
+            "model": {"name": "resnet50", "params_millions": 25},
+            "training": {"batch_size": 128.0, "epochs": 90.0}})
+        assert response.status_code == 200, response.text
+        assert response.json()["hyperparameters"]["batch_size"] == 128
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("OPTIONS", "/v1/jobs", "GET, POST"),
+    ("PUT", "/v1/jobs", "GET, POST"),
+    ("OPTIONS", "/v1/evidence/1", "GET, DELETE"),
+    ("PATCH", "/v1/recommendations", "POST"),
+])
+def test_405_allow_lists_every_method_of_the_path(live_server: LiveServer, method: str,
+                                                  path: str, allowed: str) -> None:
+    with live_server.client() as http:
+        response = http.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json() == {"detail": "Method Not Allowed"}
