@@ -16,7 +16,7 @@ $(PY):
 
 # torch first, pinned: a bare `torch` requirement would pull the multi-GB CUDA build.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

@@ -31,12 +31,7 @@ from typing import Any
 import grpc
 import optuna
 from optuna.exceptions import StorageInternalError
-from optuna.storages import (
-    BaseStorage,
-    RDBStorage,
-    RetryHeartbeatStaleTrialCallback,
-    fail_stale_trials,
-)
+from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
@@ -54,9 +49,10 @@ from worker.search import (
     trial_config,
     tuned_dimensions,
 )
-from worker.store.db import engine_kwargs, make_engine, make_sessionmaker, redacted
+from worker.store.db import make_engine, make_sessionmaker, redacted
 from worker.store.models import Job, utcnow
 from worker.studies import study_name_for
+from worker.trial_storage import WorkerRDBStorage, make_worker_rdb_storage
 
 log = logging.getLogger("hpadvisor.worker")
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -64,6 +60,10 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 HEARTBEAT_S = int(os.environ.get("HPADVISOR_HEARTBEAT_S", "10"))
 GRACE_S = int(os.environ.get("HPADVISOR_GRACE_S", str(3 * HEARTBEAT_S)))
 MAX_RETRIES = 3
+#: User attributes of a trial that went wrong outside its objective: the error, and how often
+#: its parameters have been re-queued because of such errors.
+ERROR_ATTR = "hpadvisor_error"
+REQUEUES_ATTR = "hpadvisor_requeues"
 #: Epoch progress is written to the job row at most this often (the last epoch always is):
 #: fast trials would otherwise spend more on bookkeeping than on training.
 PROGRESS_EVERY_S = float(os.environ.get("HPADVISOR_PROGRESS_S", "1.0"))
@@ -99,7 +99,8 @@ class CountedRetry(RetryHeartbeatStaleTrialCallback):
                     job_id, trial.number, extra={"job_id": job_id, "trial": trial.number})
 
 
-def make_worker_storage(url: str, on_stale: CountedRetry) -> BaseStorage:
+def make_worker_storage(url: str,
+                        on_stale: CountedRetry) -> HeartbeatGrpcStorage | WorkerRDBStorage:
     """Optuna's storage for a worker, with the heartbeat that re-runs a dead worker's trial:
     the RDB storage on a database URL, or the gRPC proxy client on `grpc://host:port`."""
     if is_grpc_url(url):
@@ -111,8 +112,8 @@ def make_worker_storage(url: str, on_stale: CountedRetry) -> BaseStorage:
             raise ConnectionError(f"no Optuna storage proxy answers at {url} "
                                   f"(waited {PROXY_WAIT_S:.0f} s)") from None
         return storage
-    return RDBStorage(url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
-                      grace_period=GRACE_S, heartbeat_stale_trial_callback=on_stale)
+    return make_worker_rdb_storage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                   on_stale=on_stale)
 
 
 @dataclass
@@ -134,6 +135,12 @@ class Worker:
         self.options = options or WorkerOptions()
         self.sessions = make_sessionmaker(make_engine(url))
         self.storage = make_worker_storage(storage_url or url, CountedRetry(self.sessions))
+        self.storage.on_trial_started = self.claim_became_trial
+        #: The trial the running claim paid for, once the storage has made it RUNNING.
+        self.current_trial_id: int | None = None
+        #: Errors in a row per job that were neither the database's nor one trial's (a job
+        #: that fails this way MAX_RETRIES times is failed with the error, not retried forever).
+        self.job_errors: dict[int, int] = {}
         self.stopping = False
         #: Undos a lost database interrupted, made when it answers again: a claim whose trial
         #: never started is returned; a seed flag whose advisor trial was never enqueued is
@@ -158,7 +165,7 @@ class Worker:
                     return
             except Exception as error:
                 failures += 1
-                cause = _database_error(error)
+                cause = database_error(error)
                 if failures > DB_RETRIES or cause is None:
                     raise
                 pause = min(30.0, 0.5 * 2 ** (failures - 1))
@@ -172,7 +179,9 @@ class Worker:
     def step(self, once: bool) -> bool:
         """One pass over the active jobs; False when `once` and no job has work left."""
         self.settle_owed()
-        worked = any(self.work_on(job_id) for job_id in self.active_job_ids())
+        worked = False
+        for job_id in self.active_job_ids():
+            worked = self.work_on_guarded(job_id) or worked
         if not worked:
             if once and not self.active_job_ids():
                 return False
@@ -183,6 +192,25 @@ class Worker:
         with self.sessions() as session:
             return list(session.scalars(select(Job.id).where(Job.state.in_(ACTIVE))
                                         .order_by(Job.id)))
+
+    def work_on_guarded(self, job_id: int) -> bool:
+        """`work_on`, where an error that is not the database's stops this job's turn (logged
+        in one line), not the worker; after MAX_RETRIES in a row the job is failed with it."""
+        try:
+            ran = self.work_on(job_id)
+        except Exception as error:
+            if database_error(error) is not None:
+                raise
+            count = self.job_errors[job_id] = self.job_errors.get(job_id, 0) + 1
+            reason = one_line(error)
+            log.error("job %d: %s (%d/%d)", job_id, reason, count, MAX_RETRIES,
+                      extra={"job_id": job_id})
+            log.debug("job %d: details", job_id, exc_info=True)
+            if count >= MAX_RETRIES:
+                self.fail_job(job_id, f"worker error: {reason}")
+            return False
+        self.job_errors.pop(job_id, None)
+        return ran
 
     def work_on(self, job_id: int) -> bool:
         """Run trials of one job while it has budget; finish it when all are done. Returns
@@ -277,7 +305,7 @@ class Worker:
         try:
             yield
         except Exception as error:
-            if self.pending_undo is not None and _database_error(error) is not None:
+            if self.pending_undo is not None and database_error(error) is not None:
                 self.owed.append(self.pending_undo)
             raise
         finally:
@@ -288,6 +316,18 @@ class Worker:
         while self.owed:
             self.owed[0]()
             self.owed.pop(0)
+
+    def claim_became_trial(self, trial_id: int) -> None:
+        """Called by the storage once the trial the claim paid for is RUNNING: from then on the
+        trial's own failure handling (and the stale check) accounts for the claim."""
+        self.pending_undo = None
+        self.current_trial_id = trial_id
+
+    def fail_job(self, job_id: int, reason: str) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id, Job.state.in_(ACTIVE))
+                            .values(state="failed", finished_at=utcnow(), error=reason))
+        log.error("job %d failed: %s", job_id, reason, extra={"job_id": job_id})
 
     def return_claim(self, job_id: int) -> None:
         with self.sessions.begin() as session:
@@ -342,7 +382,6 @@ class Worker:
         lost_database = False
 
         def objective(trial: optuna.Trial) -> float:
-            self.pending_undo = None  # the claim became this trial
             config = trial_config(advised, suggest(trial, dims))
             trial.set_user_attr(CONFIG_ATTR, config)
 
@@ -364,7 +403,9 @@ class Worker:
 
             ctx = TrialContext(trial=trial, config=config, dataset=job.dataset,
                                model=job.model_name, device=self.options.device, seed=seed,
-                               threads=self.options.threads, on_epoch=on_epoch)
+                               threads=self.options.threads, on_epoch=on_epoch,
+                               pretrained=bool((job.request.get("training") or {})
+                                               .get("pretrained", False)))
             try:
                 return objective_fn(ctx)
             except DB_ERRORS:
@@ -373,8 +414,15 @@ class Worker:
                 raise
 
         finished: list[FrozenTrial] = []
-        study.optimize(objective, n_trials=1, catch=(Exception,),
-                       callbacks=[lambda _study, trial: finished.append(trial)])
+        self.current_trial_id = None
+        try:
+            study.optimize(objective, n_trials=1, catch=(Exception,),
+                           callbacks=[lambda _study, trial: finished.append(trial)])
+        except Exception as error:
+            if database_error(error) is not None:
+                raise  # the run loop waits for it; the heartbeat or an owed undo settles the trial
+            self.trial_went_wrong(job.id, study, error)
+            return self.write_progress_quietly(job.id, progress, state)
         if finished and finished[0].state == TrialState.FAIL:
             if lost_database:
                 self.give_back(job.id, study, finished[0], "lost the database mid-trial")
@@ -389,8 +437,61 @@ class Worker:
                             "state": trial.state.name.lower(), "value": trial.value})
             progress.update(best_value=best, last_trial=trial.number,
                             last_state=trial.state.name.lower())
-            state = self.write_progress(job.id, progress)
+            state = self.write_progress_quietly(job.id, progress, state)
         return state
+
+    def write_progress_quietly(self, job_id: int, progress: dict[str, Any], state: str) -> str:
+        """`write_progress` after a trial: an error other than the database's is logged and
+        the job's last known state kept (a progress line is not worth a worker)."""
+        try:
+            return self.write_progress(job_id, progress)
+        except Exception as error:
+            if database_error(error) is not None:
+                raise
+            log.warning("job %d: progress not written: %s", job_id, one_line(error),
+                        extra={"job_id": job_id})
+            return state
+
+    def trial_went_wrong(self, job_id: int, study: optuna.Study, error: Exception) -> None:
+        """Something other than the objective (asking, telling, a callback) failed around one
+        trial. The trial is failed with the reason in its attributes and, up to MAX_RETRIES
+        times for the same parameters, re-queued with its claim returned; a claim that never
+        became a trial is returned. Errors here are logged, never raised (but the database's)."""
+        # When telling fails, Optuna's clean-up meets an unexpected state and raises an
+        # AssertionError over the real error: report the one underneath.
+        while isinstance(error, AssertionError) and isinstance(error.__context__, Exception):
+            error = error.__context__
+        reason = one_line(error)
+        trial_id = self.current_trial_id
+        try:
+            if trial_id is None:
+                log.error("job %d: no trial started: %s; its claim is returned", job_id, reason,
+                          extra={"job_id": job_id})
+                self.return_claim(job_id)
+                return
+            storage = study._storage
+            trial = storage.get_trial(trial_id)
+            log.error("job %d: trial %d went wrong outside its objective: %s", job_id,
+                      trial.number, reason, extra={"job_id": job_id, "trial": trial.number})
+            if trial.state != TrialState.RUNNING:
+                return  # told before the error (a callback failed): the claim is spent on it
+            storage.set_trial_system_attr(trial_id, "fail_reason", f"worker error: {reason}")
+            storage.set_trial_user_attr(trial_id, ERROR_ATTR, reason)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            requeues = int(trial.user_attrs.get(REQUEUES_ATTR, 0))
+            if requeues < MAX_RETRIES:
+                attrs = {**trial.user_attrs, REQUEUES_ATTR: requeues + 1}
+                attrs.pop(ERROR_ATTR, None)
+                study.enqueue_trial(trial.params, user_attrs=attrs)
+                self.return_claim(job_id)
+                log.info("job %d: trial %d's parameters are re-queued (%d/%d)", job_id,
+                         trial.number, requeues + 1, MAX_RETRIES,
+                         extra={"job_id": job_id, "trial": trial.number})
+        except Exception as second:
+            if database_error(second) is not None:
+                raise
+            log.error("job %d: could not settle the trial: %s; the stale-trial check will",
+                      job_id, one_line(second), extra={"job_id": job_id})
 
 
 def _coalesce_now() -> Any:
@@ -404,7 +505,7 @@ def _best_value(study: optuna.Study) -> float | None:
         return None
 
 
-def _database_error(error: BaseException) -> BaseException | None:
+def database_error(error: BaseException) -> BaseException | None:
     """The database error behind `error`, possibly as the cause of another (Optuna's `tell`
     can fail with an UnboundLocalError while handling a lost connection), or None."""
     seen: set[int] = set()
@@ -418,6 +519,11 @@ def _database_error(error: BaseException) -> BaseException | None:
         seen.add(id(current))
         pending += [current.__cause__, current.__context__]
     return None
+
+
+def one_line(error: BaseException) -> str:
+    """`error` as its type and the first line of its message."""
+    return f"{type(error).__name__}: {_first_line(error)}"
 
 
 def _first_line(error: BaseException) -> str:

@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from worker.store.db import redacted
 from worker.studies import make_storage
+from worker.trial_storage import TrialStartHook
 
 log = logging.getLogger("hpadvisor.proxy")
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -55,8 +56,9 @@ def is_grpc_url(url: str | None) -> bool:
     return bool(url) and urlsplit(str(url)).scheme == GRPC_SCHEME
 
 
-class HeartbeatGrpcStorage(GrpcStorageProxy, BaseHeartbeat):
-    """Optuna's gRPC client storage with Optuna's heartbeat protocol on trial attributes."""
+class HeartbeatGrpcStorage(TrialStartHook, GrpcStorageProxy, BaseHeartbeat):
+    """Optuna's gRPC client storage with Optuna's heartbeat protocol on trial attributes (and
+    the worker's trial-start hook, see `worker.trial_storage`)."""
 
     def __init__(self, url: str, *, heartbeat_interval: int, grace_period: int,
                  stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None
@@ -68,6 +70,12 @@ class HeartbeatGrpcStorage(GrpcStorageProxy, BaseHeartbeat):
         self._grace_period = grace_period
         self._stale_trial_callback = stale_trial_callback
 
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        if template_trial is None or template_trial.state == TrialState.RUNNING:
+            self._started(trial_id)
+        return trial_id
+
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             self.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
@@ -77,13 +85,13 @@ class HeartbeatGrpcStorage(GrpcStorageProxy, BaseHeartbeat):
             log.warning("heartbeat of trial %d not recorded: %s", trial_id, error.code())
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        # Like Optuna's RDB storage, a running trial without any beat is never stale: it belongs
-        # to a worker that does not beat this way (or has not yet beaten once).
+        # A running trial that never beat is judged by its start (the worker's clock, like the
+        # beats): one whose `ask` was cut off before its first beat must not stay RUNNING.
         deadline = time.time() - self._grace_period
         return [trial._trial_id
                 for trial in self.get_all_trials(study_id, deepcopy=False,
                                                  states=(TrialState.RUNNING,))
-                if float(trial.system_attrs.get(BEAT_ATTR, deadline)) < deadline]
+                if _last_sign_of_life(trial) < deadline]
 
     def get_heartbeat_interval(self) -> int | None:
         return self._heartbeat_interval
@@ -93,9 +101,19 @@ class HeartbeatGrpcStorage(GrpcStorageProxy, BaseHeartbeat):
         return self._stale_trial_callback
 
 
+def _last_sign_of_life(trial: FrozenTrial) -> float:
+    """The trial's last beat, or its start when it never beat (seconds since the epoch)."""
+    if BEAT_ATTR in trial.system_attrs:
+        return float(trial.system_attrs[BEAT_ATTR])
+    if trial.datetime_start is None:
+        return time.time()
+    return trial.datetime_start.timestamp()
+
+
 def serve(database_url: str, host: str, port: int, threads: int) -> None:
     """Serve Optuna's storage of `database_url` on host:port until the process is stopped."""
-    storage = get_storage(make_storage(database_url))  # Optuna's cache over its RDB storage
+    # Optuna's cache over its RDB storage; the proxy's threads pop trials for many workers.
+    storage = get_storage(make_storage(database_url, immediate=True))
     log.info("Optuna storage proxy on grpc://%s:%d for %s (%d threads)", host, port,
              redacted(database_url), threads)
     run_grpc_proxy_server(storage, host=host, port=port,

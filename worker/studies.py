@@ -12,7 +12,7 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage, _CachedStorage
 from optuna.study import StudyDirection
 
-from worker.store.db import engine_kwargs
+from worker.store.db import begin_immediate, engine_kwargs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -24,9 +24,14 @@ def study_name_for(job_id: int) -> str:
     return f"hpadvisor-job-{job_id}"
 
 
-def make_storage(url: str) -> RDBStorage:
-    """Optuna's RDB storage on `url` (creates or checks Optuna's tables)."""
-    return RDBStorage(url, engine_kwargs=engine_kwargs(url))
+def make_storage(url: str, *, immediate: bool = False) -> RDBStorage:
+    """Optuna's RDB storage on `url` (creates or checks Optuna's tables). `immediate`: SQLite
+    transactions take the write lock at once, so that no two processes pop the same trial (for
+    the storage proxy; see `worker.store.db.begin_immediate` for who must not)."""
+    storage = RDBStorage(url, engine_kwargs=engine_kwargs(url))
+    if immediate:
+        begin_immediate(storage.engine)
+    return storage
 
 
 def cached(storage: RDBStorage) -> BaseStorage:

@@ -78,16 +78,22 @@ def run_worker(args: argparse.Namespace) -> int:
             parse_grpc_url(args.storage)
         except ValueError as error:
             raise UsageError(f"--storage: {error}") from None
-    from worker.loop import Worker, WorkerOptions
+    from worker.loop import Worker, WorkerOptions, database_error, one_line
     from worker.offers import offer_everything
-    from worker.store import upgrade
+    from worker.store import redacted, upgrade
 
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise UsageError("--device: cuda asked for, but no CUDA device is available here")
-    upgrade(url)
+    try:
+        upgrade(url)
+    except Exception as error:
+        if database_error(error) is None:
+            raise
+        raise UsageError(f"--database-url: no database answers at {redacted(url)} "
+                         f"({one_line(database_error(error) or error)})") from None
     try:
         names = offer_everything(url, args.config)
     except (OSError, ValueError) as error:
@@ -112,7 +118,15 @@ def run_worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    worker.run(once=args.once)
+    try:
+        worker.run(once=args.once)
+    except Exception as error:  # what the worker could not work around: one line, exit 1
+        cause = database_error(error)
+        what = (f"the database stayed unavailable past the retry budget ({one_line(cause)})"
+                if cause is not None else one_line(error))
+        logging.getLogger("hpadvisor.worker").debug("worker stopped", exc_info=True)
+        print(f"hpadvisor: error: worker stopped: {what}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -109,3 +109,68 @@ def test_a_seeding_cut_before_the_advisor_trial_was_enqueued_is_done_again(job, 
     advisor = [t for t in trials if t.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE]
     assert len(advisor) == 1 and advisor[0].number == 0
     assert row.state == "succeeded"
+
+
+def test_an_error_telling_a_trial_fails_and_requeues_it_and_the_worker_goes_on(job, monkeypatch):
+    """Injects: Optuna's tell raising (as when two workers held one trial: "Cannot tell a
+    COMPLETE trial") for the second trial. Must hold: the worker does not die; that trial is
+    failed with the reason in its attributes, its parameters re-run; the job gets its budget."""
+    url, job_id = job
+    tell = optuna.study._optimize._tell_with_warning
+    calls = 0
+
+    def fails_the_second_time(*args: object, **kwargs: object):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ValueError("Cannot tell a COMPLETE trial.")
+        return tell(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.study._optimize, "_tell_with_warning", fails_the_second_time)
+    loop.Worker(url, loop.WorkerOptions(poll_s=0.01)).run(once=True)
+
+    trials, row = finished(url, job_id)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(failed) == 1 and len(complete) == N_TRIALS
+    assert failed[0].user_attrs[loop.ERROR_ATTR] == "ValueError: Cannot tell a COMPLETE trial."
+    assert "worker error" in failed[0].system_attrs["fail_reason"]
+    rerun = [t for t in complete if t.user_attrs.get(loop.REQUEUES_ATTR) == 1]
+    assert len(rerun) == 1 and rerun[0].params == failed[0].params
+    assert row.state == "succeeded"
+
+
+def test_an_error_writing_progress_costs_no_trial_and_no_worker(job, monkeypatch, caplog):
+    url, job_id = job
+    worker = loop.Worker(url, loop.WorkerOptions(poll_s=0.01))
+    write = worker.write_progress
+    calls = 0
+
+    def fails_once(job_id: int, progress: dict) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise TypeError("Object of type ndarray is not JSON serializable")
+        return write(job_id, progress)
+
+    monkeypatch.setattr(loop, "PROGRESS_EVERY_S", 1e9)  # progress only after each trial
+    worker.write_progress = fails_once  # type: ignore[method-assign]
+    worker.run(once=True)
+
+    trials, row = finished(url, job_id)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * N_TRIALS
+    assert row.state == "succeeded"
+    assert "progress not written: TypeError" in caplog.text
+
+
+def test_a_job_that_keeps_breaking_the_worker_is_failed_with_the_reason(job, monkeypatch):
+    url, job_id = job
+    worker = loop.Worker(url, loop.WorkerOptions(poll_s=0.01))
+
+    def broken(_job_id: int) -> bool:
+        raise KeyError("no study named hpadvisor-job-1")
+
+    worker.work_on = broken  # type: ignore[method-assign]
+    worker.run(once=True)
+    _, row = finished(url, job_id)
+    assert row.state == "failed" and "KeyError" in (row.error or "")

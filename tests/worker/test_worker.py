@@ -140,3 +140,16 @@ def test_sigterm_lets_the_current_trial_finish_then_exits(stack, request):
     assert [t.state for t in trials][:1] == [TrialState.COMPLETE]  # finished, not abandoned
     wait_all([start_worker(url, directory, "--once")])
     assert len(study(url, job["id"]).get_trials(states=(TrialState.COMPLETE,))) == 4
+
+
+def test_a_worker_whose_database_never_answers_says_so_in_one_line(tmp_path) -> None:
+    """The one thing a worker cannot work around at start: no database. Exit 2, one line
+    naming --database-url, the password hidden, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "worker", "--once", "--database-url",
+         "postgresql+psycopg://someone:secret@127.0.0.1:9/nowhere"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("hpadvisor: error: --database-url: no database answers at ")
+    assert "secret" not in done.stderr and "Traceback" not in done.stderr

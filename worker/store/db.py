@@ -1,10 +1,13 @@
 """Engines, sessions and migrations for one database URL (ours and Optuna's tables together).
 
 SQLite (the default, one file) gets WAL journaling and a busy timeout on every connection so the
-API and workers can share the file; PostgreSQL (``postgresql+psycopg://...``) is for many
-workers on many hosts. Migrations are Alembic revisions shipped inside this package and run
-programmatically by `upgrade`; our version table is `hpadvisor_alembic_version` because Optuna
-keeps its own schema version in Alembic's default `alembic_version`.
+API and workers can share the file; the workers' Optuna storage also starts every transaction with
+`BEGIN IMMEDIATE` (see `begin_immediate`), so that its read-then-write is atomic across
+processes; PostgreSQL
+(``postgresql+psycopg://...``) is for many workers on many hosts. Migrations are Alembic
+revisions shipped inside this package and run programmatically by `upgrade`; our version table
+is `hpadvisor_alembic_version` because Optuna keeps its own schema version in Alembic's default
+`alembic_version`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -50,6 +53,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.close()
+
+
+def _own_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # sqlite3 opens none itself; _begin_immediate does
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def begin_immediate(engine: Engine) -> Engine:
+    """Make every transaction on a SQLite `engine` take the database's write lock first.
+
+    Python's sqlite3 module opens a transaction only at the first INSERT/UPDATE, so a SELECT
+    runs outside it and SQLite has no `SELECT ... FOR UPDATE`: two workers both read an
+    enqueued trial as WAITING, both set it RUNNING, both run it, and the second dies telling it
+    ("Cannot tell a COMPLETE trial", optuna#4002, optuna#4621). With `BEGIN IMMEDIATE` the read
+    and the write of Optuna's pop (and of its stale-trial check, and of every other
+    check-then-set) are one serialised transaction.
+
+    Only for an engine whose transactions are short and never wait on another connection of the
+    same process: a read holds the write lock too, so a process that keeps one transaction open
+    while another connection of its own begins one waits on itself (the API reads our job table
+    and Optuna's in one request; it does not get this). Used by the workers' and the storage
+    proxy's Optuna storage. Does nothing on other databases; pooled connections are dropped
+    so that every connection gets it."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _own_transactions)
+        event.listen(engine, "begin", _begin_immediate)
+        engine.dispose()
+    return engine
 
 
 def make_engine(url: str) -> Engine:

@@ -1,0 +1,104 @@
+"""Optuna's storage as a worker uses it: heartbeats that survive a lost database, trials that
+never beat still counted stale, and a hook at the moment a claim becomes a trial.
+
+Three gaps in Optuna's RDB heartbeat, each of which lost or hung a job:
+
+- A running trial with no heartbeat row is never stale in Optuna (`_get_stale_trial_ids`
+  skips it). A trial created by `ask` just before the database dropped is such a trial: its
+  worker's beat never landed, and the job waited for it forever. Here it is stale once its
+  start is older than the grace period.
+- Optuna's heartbeat thread dies on the first failed beat (the exception ends the thread), so
+  a trial that outlives a database restart would be failed as stale under its living worker.
+  Here a failed beat is logged and the next one tried.
+- The worker pays for a trial (the job's claim) before Optuna creates it, and gives the claim
+  back when a lost database cuts `ask` off. Whether the trial had come to exist decides whether
+  the claim may be given back (else the stale check re-runs it too, and the job gets one trial
+  more than its budget). `on_trial_started` is called when the storage has made the trial
+  RUNNING: from then on the claim belongs to the trial.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import OperationalError
+
+from worker.store.db import begin_immediate, engine_kwargs
+
+log = logging.getLogger("hpadvisor.worker")
+
+
+class TrialStartHook:
+    """Mixin for an Optuna storage: `on_trial_started(trial_id)` once a trial is RUNNING,
+    whether `ask` created it or popped an enqueued one."""
+
+    on_trial_started: Callable[[int], None] | None = None
+
+    def _started(self, trial_id: int) -> None:
+        if self.on_trial_started is not None:
+            self.on_trial_started(trial_id)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        popped: bool = super().set_trial_state_values(  # type: ignore[misc]
+            trial_id, state, values)
+        if popped and state == TrialState.RUNNING:
+            self._started(trial_id)
+        return popped
+
+
+class WorkerRDBStorage(TrialStartHook, RDBStorage):
+    """Optuna's RDB storage with the heartbeat fixes above."""
+
+    def _create_new_trial(self, study_id: int,
+                          template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        # Optuna's cache calls this one directly; `create_new_trial` goes through it too.
+        trial = super()._create_new_trial(study_id, template_trial)
+        if trial.state == TrialState.RUNNING:
+            self._started(trial._trial_id)
+        return trial
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except OperationalError as error:  # keep beating: the database may be back by then
+            log.warning("heartbeat of trial %d not recorded: %s", trial_id,
+                        str(error).strip().splitlines()[0][:200])
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = super()._get_stale_trial_ids(study_id)
+        grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
+        # datetime_start reads in local time, as Optuna's datetime.now() wrote it.
+        started_before = datetime.now() - timedelta(seconds=grace)
+        with _create_scoped_session(self.scoped_session) as session:
+            never_beat = (session.query(models.TrialModel)
+                          .filter(models.TrialModel.study_id == study_id,
+                                  models.TrialModel.state == TrialState.RUNNING,
+                                  ~models.TrialModel.heartbeats.any())
+                          .all())
+            found = [trial.trial_id for trial in never_beat
+                     if trial.datetime_start is not None and trial.datetime_start < started_before
+                     and trial.trial_id not in stale]
+        for trial_id in found:
+            log.warning("trial id %d is RUNNING but never beat since its start over %d s "
+                        "ago; failing it as stale", trial_id, grace)
+        return stale + found
+
+
+def make_worker_rdb_storage(url: str, *, heartbeat_interval: int, grace_period: int,
+                            on_stale: Callable[[Any, FrozenTrial], None]) -> WorkerRDBStorage:
+    """The worker's RDB storage on `url`: heartbeat, retry callback, `BEGIN IMMEDIATE` on
+    SQLite (see `worker.store.db.begin_immediate`)."""
+    storage = WorkerRDBStorage(url, engine_kwargs=engine_kwargs(url),
+                               heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                               heartbeat_stale_trial_callback=on_stale)
+    begin_immediate(storage.engine)
+    return storage
+
