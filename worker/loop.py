@@ -37,7 +37,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker import results
+from worker import probe, results
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, TrialContext, get_objective
 from worker.proxy import HeartbeatGrpcStorage, is_grpc_url
@@ -276,6 +276,8 @@ class Worker:
         if won:
             dims = tuned_dimensions(job.search_space, job.tune)
             with self.undone_if_database_lost(partial(self.unseed, job.id)):
+                dims = probe.probe_job(self.sessions, job, study, dims,
+                                       device=self.options.device, threads=self.options.threads)
                 study.enqueue_trial(advisor_params(dims),
                                     user_attrs={ADVISOR_TRIAL_ATTR: ADVISOR_TRIAL_ROLE},
                                     skip_if_exists=True)  # so a second seeding is harmless
@@ -343,9 +345,18 @@ class Worker:
     def give_back(self, job_id: int, study: optuna.Study, trial: FrozenTrial,
                   why: str = "stopped by a signal") -> None:
         """A trial stopped by a signal or a lost database: re-queue its parameters and return
-        its claim."""
-        study.enqueue_trial(trial.params, user_attrs=dict(trial.user_attrs))
-        self.return_claim(job_id)
+        its claim. A step the lost database cuts off is owed until it answers (the trial is
+        already failed, so nothing else would re-run it)."""
+        steps: list[Callable[[], None]] = [
+            partial(study.enqueue_trial, trial.params, user_attrs=dict(trial.user_attrs)),
+            partial(self.return_claim, job_id)]
+        for done, step in enumerate(steps):
+            try:
+                step()
+            except Exception as error:
+                if database_error(error) is not None:
+                    self.owed.extend(steps[done:])
+                raise
         log.info("job %d: trial %d %s; its parameters are re-queued", job_id, trial.number,
                  why, extra={"job_id": job_id, "trial": trial.number})
 

@@ -174,3 +174,38 @@ def test_a_job_that_keeps_breaking_the_worker_is_failed_with_the_reason(job, mon
     worker.run(once=True)
     _, row = finished(url, job_id)
     assert row.state == "failed" and "KeyError" in (row.error or "")
+
+
+def test_a_trial_cut_by_the_database_is_rerun_even_when_its_requeue_is_cut_too(job, monkeypatch):
+    """Injects: the database lost mid-trial (the objective's write fails), and lost again while
+    the worker re-queues that trial's parameters. Must hold: the re-queue is owed and made when
+    the database answers; the job still gets exactly its budget of complete trials."""
+    url, job_id = job
+    reports = 0
+
+    def loses_the_database_once(ctx: objectives.TrialContext) -> float:
+        nonlocal reports
+        reports += 1
+        if reports == 2:
+            raise lost_connection()
+        return instant(ctx)
+
+    monkeypatch.setitem(objectives.registered_objectives(), "test-instant",
+                        loses_the_database_once)
+    enqueue = optuna.Study.enqueue_trial
+    enqueues = 0
+
+    def drops_the_requeue(self: optuna.Study, *args: object, **kwargs: object) -> None:
+        nonlocal enqueues
+        enqueues += 1
+        if enqueues == 2:  # the first is the advisor's seed; the second the re-queue
+            raise lost_connection()
+        enqueue(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", drops_the_requeue)
+    loop.Worker(url, loop.WorkerOptions(poll_s=0.01)).run(once=True)
+
+    trials, row = finished(url, job_id)
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == N_TRIALS
+    assert [t.state for t in trials].count(TrialState.FAIL) == 1
+    assert row.state == "succeeded" and row.trials_claimed == N_TRIALS
