@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+from worker import probe
 from worker.schemas import BUILTIN_OBJECTIVE
 
 ENTRY_POINT_GROUP = "hpadvisor.objectives"
@@ -46,13 +47,14 @@ class TrialContext:
             self.curves.setdefault(name, []).append(float(metric))
         self.trial.report(value, epoch)
         total = epochs or int(self.config.get("epochs", 0))
-        pruned = self.trial.should_prune()
+        diverged = probe.diverged(self.curves)  # stopped at once, whatever the pruner says
+        pruned = diverged is not None or self.trial.should_prune()
         if pruned or epoch >= total:  # the curves are written once, when the trial ends
             self.trial.set_user_attr(CURVES_ATTR, self.curves)
         if self.on_epoch is not None:
             self.on_epoch(epoch, total, value)
         if pruned:
-            raise optuna.TrialPruned(f"pruned at epoch {epoch} with {value:.4f}")
+            raise optuna.TrialPruned(diverged or f"pruned at epoch {epoch} with {value:.4f}")
 
 
 Objective = Callable[[TrialContext], float]

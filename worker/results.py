@@ -21,6 +21,7 @@ from advisor.schemas import EvidenceProfile, EvidenceRecord
 from worker import registry
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
+from worker.probe import PROBE_ATTR
 from worker.store.evidence import Evidence
 from worker.store.models import Job, utcnow
 
@@ -89,6 +90,8 @@ def summarise(study: optuna.Study, job: Job, trials: list[FrozenTrial],
               for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     result: dict[str, Any] = {"counts": counts, "timed_out": timed_out,
                               "importances": _importances(study, complete), "advisor": {}}
+    if PROBE_ATTR in study.user_attrs:  # what the learning-rate probe found, and what it moved
+        result["probe"] = study.user_attrs[PROBE_ATTR]
     mine = _advisor_trial(trials)
     if mine is not None:
         advisor: dict[str, Any] = {"trial_number": mine.number, "state": mine.state.name.lower(),

@@ -1,0 +1,77 @@
+"""The learning-rate probe: the range test on real data, what it decides, the divergence stop,
+and the job result that reports it (issue 13)."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from advisor.schemas import SearchDimension
+from worker import probe, results
+from worker.objectives import TrialContext
+
+LR = SearchDimension(key="learning_rate", type="float", low=0.05, high=0.45, log=True,
+                     default=0.15, reason="centred on the advice")
+
+
+def test_nan_or_exploding_training_loss_is_divergence():
+    assert probe.diverged({"train_loss": [2.3, float("nan")]}).startswith("diverged")
+    assert probe.diverged({"train_loss": [2.3, math.inf]})
+    assert probe.diverged({"train_loss": [2.3, 0.9, 5.0]})
+    assert probe.diverged({"train_loss": [35.0]})
+    assert probe.diverged({"train_loss": [2.3, 1.1, 0.7]}) is None
+    assert probe.diverged({}) is None
+
+
+def test_a_diverging_trial_is_pruned_at_once():
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    ctx = TrialContext(trial=trial, config={"epochs": 10}, dataset="digits", model="resnet20")
+    ctx.report(1, 0.3, train_loss=2.2)
+    with pytest.raises(optuna.TrialPruned, match="diverged"):
+        ctx.report(2, 0.1, train_loss=float("nan"))
+
+
+def test_an_advised_rate_above_the_stable_range_moves_down_and_the_region_is_capped():
+    test = {"best_rate": 0.05, "exploded_at": 0.2, "steps": 20, "low": 0.005, "high": 4.5}
+    moved, finding = probe.decide(test, LR)
+    assert finding["moved"] and moved.default == pytest.approx(0.005)
+    assert moved.low < moved.default < moved.high <= 0.2
+    assert "above the stable range" in finding["reason"] and "probe:" in moved.reason
+
+
+def test_an_advised_rate_in_the_stable_range_stays():
+    test = {"best_rate": 1.0, "exploded_at": 2.4, "steps": 20, "low": 0.005, "high": 4.5}
+    kept, finding = probe.decide(test, LR)
+    assert not finding["moved"] and kept.default == LR.default
+    assert (kept.low, kept.high) == pytest.approx((LR.low, LR.high))
+
+
+def test_a_rate_far_below_the_range_moves_up():
+    test = {"best_rate": 50.0, "exploded_at": None, "steps": 20, "low": 0.005, "high": 100.0}
+    moved, finding = probe.decide(test, LR)
+    assert finding["moved"] and moved.default == pytest.approx(5.0)
+
+
+def test_range_test_on_digits_finds_a_rate_and_is_short():
+    config = {"learning_rate": 0.1, "batch_size": 64, "epochs": 2, "weight_decay": 5e-4}
+    test = probe.range_test(config, "digits", "small_cnn", 1e-3, 10.0, steps=12, threads=1)
+    assert test["steps"] <= 12 and 1e-3 <= test["best_rate"] <= 10.0
+    assert len(test["rates"]) == len(test["losses"]) == test["steps"]
+    assert test["rates"] == sorted(test["rates"])
+
+
+def test_probe_steps_are_a_quarter_of_a_trial_within_bounds():
+    assert probe.probe_steps({"batch_size": 256, "epochs": 15}, 1437) == 18
+    assert probe.probe_steps({"batch_size": 32, "epochs": 15}, 1437) == 100
+    assert probe.trial_steps({"batch_size": 512, "epochs": 15}, 1437) == 30
+
+
+def test_job_result_reports_what_the_probe_found():
+    study = optuna.create_study(direction="maximize")
+    finding = {"moved": True, "advised": 1.0, "start": 0.1, "reason": "above the range"}
+    study.set_user_attr(probe.PROBE_ATTR, finding)
+    result = results.summarise(study, None, [], [], timed_out=False)
+    assert result["probe"] == finding
