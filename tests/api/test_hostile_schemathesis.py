@@ -16,16 +16,21 @@ which must name their field. A failure prints each request as a curl command.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from advisor.schemas import EvidenceProfile, EvidenceRecord
 from api.app import create_app
 from api.settings import Settings
 from servers import API_KEY, LiveServer, fresh_database, run_server
+from worker.store import make_engine, make_sessionmaker
+from worker.store.evidence import Evidence
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +42,26 @@ MAX_EXAMPLES = 50
 SEED = 1
 
 
+def _store_evidence(database_url: str, job: dict[str, Any]) -> None:
+    """An evidence record for `job`, as a worker stores one when a job ends."""
+    record = EvidenceRecord(
+        job_id=job["id"], profile=EvidenceProfile(
+            model_family="resnet", params_millions=0.27, num_train_images=1437, num_classes=10,
+            image_size=8, batch_size=256, epochs=15, optimizer="sgd"),
+        advised={"learning_rate": 0.1}, best={"learning_rate": 0.2}, n_complete=5,
+        advisor_rank=2, log_ratios={"learning_rate": math.log(2)})
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            session.add(Evidence.from_record(record))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server on a fresh SQLite file holding one job, so reads by id can find something."""
+    """A server on a fresh SQLite file holding one job and one evidence record, so that reads
+    (and the delete) by id can find something."""
     directory: Path = tmp_path_factory.mktemp("schemathesis")
     with fresh_database("sqlite", directory) as url, \
             run_server(url, directory, HPADVISOR_WARM_TRAINER="0") as server:
@@ -47,6 +69,9 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
             created = http.post("/v1/jobs", json={"dataset": "digits",
                                                   "model": {"name": "small_cnn"}, "n_trials": 2})
         assert created.status_code == 201, created.text
+        _store_evidence(url, created.json())
+        with server.client() as http:
+            assert http.get("/v1/evidence").json()["total"] == 1
         yield server
 
 
