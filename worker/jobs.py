@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from advisor import AdvisorInputError, Recommendation, RecommendationRequest, recommend
+from advisor import AdvisorInputError, Recommendation, RecommendationRequest, catalog, recommend
 from advisor.schemas import DatasetSpec, EvidenceRecord, ModelSpec, SearchDimension
 from advisor.search_space import DEFAULT_TUNED
 from worker import registry, trials
@@ -61,22 +61,56 @@ def _dataset(session: Session, name: str) -> registry.DatasetInfo:
     return info
 
 
-def _model(request: JobRequest, data: registry.DatasetInfo) -> ModelSpec:
-    """The model as the advisor should see it: for the built-in objective, its real size."""
+def _trainer_model(request: JobRequest,
+                   data: registry.DatasetInfo) -> registry.TrainerModel | None:
+    """For the built-in objective, the model the trial runner builds for this data set."""
     if request.objective != BUILTIN_OBJECTIVE:
-        return request.model
-    allowed = registry.trainer_model_names()
+        return None
     name = request.model.name
     if not name:
+        allowed = registry.trainer_model_names()
         raise FieldError(("body", "model", "name"), "the built-in objective trains a model it "
-                         f"builds: name one of {', '.join(allowed)}", allowed)
+                         "builds: name a torchvision or timm classifier (resnet50, convnext_tiny, "
+                         f"vit_small_patch16_224, ...) or a small net ({', '.join(allowed)})",
+                         allowed)
     try:
-        params = registry.trainer_model_params(name, data.num_classes, data.channels)
+        return registry.trainer_model(name, data.num_classes, data.channels, data.image_size)
+    except registry.UnknownTrainerModel as error:
+        raise FieldError(("body", "model", "name"), str(error), error.suggestions) from None
+
+
+def _model(request: JobRequest, data: registry.DatasetInfo) -> ModelSpec:
+    """The model as the advisor should see it: for the built-in objective, the built model's
+    real size and family (and a name the catalog knows, when it knows the model)."""
+    built = _trainer_model(request, data)
+    if built is None:
+        return request.model
+    name = request.model.name or built.library_name
+    if catalog.find_model(name) is None:
+        name = built.library_name
+    return ModelSpec(name=name, params_millions=built.params_millions,
+                     family=request.model.family or built.family)
+
+
+def _check_pretrained(session: Session, request: JobRequest,
+                      built: registry.TrainerModel | None) -> None:
+    """A fine-tuning job needs a worker that holds the model's weights locally."""
+    if built is None or not request.training.pretrained:
+        return
+    if not registry.weights_hosts(session, built.key):
+        raise FieldError(("body", "training", "pretrained"), "no worker has local pretrained "
+                         f"weights for {request.model.name!r} ({built.key}); weights are looked "
+                         f"for in: {registry.where_weights_are_looked_for()}")
+
+
+def _check_applicable(recommendation: Recommendation) -> None:
+    """Every advised value must be one the trial runner applies: refuse the job otherwise."""
+    try:
+        registry.check_trial_config(recommendation.hyperparameters)
     except ValueError as error:
-        message = str(error).removeprefix("model: ")
-        raise FieldError(("body", "model", "name"), message, allowed) from None
-    return ModelSpec(name=name, params_millions=params,
-                     family=request.model.family or registry.trainer_model_family(name))
+        key = str(error).split(":", 1)[0].split(".")[0]
+        raise FieldError(("hyperparameters", key), "the advice sets a value the trial runner "
+                         f"cannot apply, so the job is refused: {error}") from None
 
 
 def advise(request: JobRequest, data: registry.DatasetInfo,
@@ -104,12 +138,19 @@ def create_job(session: Session, storage: BaseStorage, request: JobRequest) -> J
     """
     _check_objective(session, request.objective)
     data = _dataset(session, request.dataset)
+    built = _trainer_model(request, data)
+    _check_pretrained(session, request, built)
     evidence = recent_records(session) if request.use_evidence else []
     recommendation = advise(request, data, evidence)
+    if built is not None:
+        _check_applicable(recommendation)
+        if built.input_note:
+            recommendation.warnings.append(f"{built.key}: {built.input_note}")
     tune = request.tune or list(DEFAULT_TUNED)
     space = [dim for dim in recommendation.search_space if dim.key in tune]
     job = Job(state="queued", objective=request.objective, dataset=request.dataset,
-              model_name=recommendation.model, n_trials=request.n_trials,
+              model_name=built.key if built else recommendation.model,
+              n_trials=request.n_trials,
               timeout_s=request.timeout_s, sampler=request.sampler, pruner=request.pruner,
               seed=request.seed, tune=tune, request=request.model_dump(mode="json"),
               recommendation=recommendation.model_dump(mode="json"),

@@ -8,6 +8,7 @@ curves on the trial; raising from it (pruning, cancellation) stops the trial.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from worker.schemas import BUILTIN_OBJECTIVE
 ENTRY_POINT_GROUP = "hpadvisor.objectives"
 CURVES_ATTR = "curves"
 CONFIG_ATTR = "config"
+#: What the built model was: its input note and, fine-tuned, the weights file, tensors loaded
+#: and head tensors replaced.
+MODEL_ATTR = "model"
 
 
 @dataclass
@@ -35,6 +39,7 @@ class TrialContext:
     device: str = "auto"
     seed: int = 0
     threads: int | None = None
+    pretrained: bool = False
     on_epoch: Callable[[int, int, float], None] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict)
 
@@ -61,7 +66,8 @@ Objective = Callable[[TrialContext], float]
 
 
 def image_classification(ctx: TrialContext) -> float:
-    """Train the trial runner's model on the registered data set with `ctx.config`."""
+    """Train the trial runner's model on the registered data set with `ctx.config` (from the
+    job's local pretrained weights when it asked for them)."""
     from worker.trainer import EpochResult, run_trial  # torch: imported by workers only
 
     def report(result: EpochResult) -> None:
@@ -70,7 +76,11 @@ def image_classification(ctx: TrialContext) -> float:
                    val_loss=result.val_loss)
 
     result = run_trial(ctx.config, ctx.dataset, ctx.model, device=ctx.device, seed=ctx.seed,
-                       threads=ctx.threads, report=report)
+                       threads=ctx.threads, report=report, pretrained=ctx.pretrained)
+    model: dict[str, Any] = {"input_note": result.input_note}
+    if result.pretrained is not None:
+        model["pretrained"] = dataclasses.asdict(result.pretrained)
+    ctx.trial.set_user_attr(MODEL_ATTR, model)
     return float(result.val_accuracy)
 
 

@@ -1,10 +1,12 @@
-"""What the worker side can run: objectives, data sets (with profiles) and trial-runner models.
+"""What the worker side can run: objectives, data sets (with profiles), trial-runner models and
+the pretrained weights workers hold.
 
 The built-ins come from the trial runner (`worker.trainer`): the objective `image-classification`,
-the data sets it registers (`digits`, `shapes`) and the models it builds. The trial runner
-imports torch, so it is imported lazily, on the first question that needs it. Objectives and
-data sets of a user's own are offered by workers, which record them in `registered_names` (data
-sets with their profile) through `record_offer`.
+the data sets it registers (`digits`, `shapes`) and the models it builds (torchvision's, timm's,
+the small nets). The trial runner imports torch, torchvision and timm, so it is imported lazily,
+on the first question that needs it. Objectives, data sets and weights of a user's own are
+offered by workers, which record them in `registered_names` through `record_offer` (data sets
+with their profile; the models a host holds weights for in its built-in objective's profile).
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from worker.schemas import BUILTIN_OBJECTIVE
 from worker.store.models import RegisteredName, utcnow
 
 BUILTIN_HOST = "built-in"
-#: Catalog families of the trial runner's models, so the advisor picks the matching recipes.
-MODEL_FAMILIES = (("resnet", "resnet"), ("mobilenet_v2", "mobilenet_v2"))
 
 
 class ObjectiveInfo(BaseModel):
@@ -64,16 +64,70 @@ def warm_up() -> None:
 
 
 def trainer_model_names() -> list[str]:
+    """The small built-in nets (torchvision's and timm's models are theirs)."""
     return list(_trainer().model_names())
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainerModel:
+    """A model as the trial runner builds it for a data set."""
+
+    key: str  # torchvision:resnet18, timm:vit_tiny_patch16_224 or a built-in's name
+    library_name: str
+    params_millions: float
+    family: str | None
+    input_note: str | None
+
+
+class UnknownTrainerModel(ValueError):
+    def __init__(self, message: str, suggestions: list[str]) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions
+
+
+def trainer_model(name: str, num_classes: int, channels: int, image_size: int) -> TrainerModel:
+    """The model the trial runner builds for `name` on such data: its real parameter count and
+    family. UnknownTrainerModel (with close names) when nothing builds it."""
+    trainer = _trainer()
+    try:
+        ref = trainer.resolve_model(name)
+        params, family, note = trainer.describe_model(ref.key, num_classes, channels,
+                                                      image_size)
+    except trainer.UnknownModel as error:
+        raise UnknownTrainerModel(str(error).removeprefix("model: "),
+                                  error.suggestions) from None
+    return TrainerModel(ref.key, ref.name, float(params), family, note)
+
+
 def trainer_model_params(name: str, num_classes: int, channels: int) -> float:
-    """Millions of parameters of a trial-runner model; ValueError naming allowed names."""
+    """Millions of parameters of a trial-runner model; ValueError for unknown names."""
     return float(_trainer().model_params_millions(name, num_classes, channels))
 
 
-def trainer_model_family(name: str) -> str | None:
-    return next((family for prefix, family in MODEL_FAMILIES if name.startswith(prefix)), None)
+def check_trial_config(hyperparameters: dict[str, Any]) -> None:
+    """ValueError naming the first advised key the trial runner cannot apply."""
+    _trainer().check_applicable(hyperparameters)
+
+
+#: Key of the built-in objective's offer profile listing the models a host holds weights for.
+WEIGHTS_PROFILE_KEY = "pretrained_weights"
+
+
+def weights_profile(weights: dict[str, Any]) -> dict[str, Any]:
+    """The profile a worker records with its built-in objective: model key -> weights file."""
+    return {WEIGHTS_PROFILE_KEY: {key: {"path": str(file.path), "source": file.source}
+                                  for key, file in weights.items()}}
+
+
+def weights_hosts(session: Session, model_key: str) -> list[str]:
+    """The worker hosts that reported local pretrained weights for `model_key`."""
+    rows = _offers(session, "objective").get(BUILTIN_OBJECTIVE, [])
+    return [row.host for row in rows
+            if model_key in ((row.profile or {}).get(WEIGHTS_PROFILE_KEY) or {})]
+
+
+def where_weights_are_looked_for() -> str:
+    return str(_trainer().where_weights_are_looked_for())
 
 
 def _builtin_datasets() -> list[DatasetInfo]:

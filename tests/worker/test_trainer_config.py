@@ -17,8 +17,15 @@ def test_missing_keys_get_the_documented_defaults():
     assert config.batch_size == 128
 
 
-def test_unknown_keys_are_ignored():
-    assert TrialConfig.from_mapping({"colour": "blue", "epochs": 3}).epochs == 3
+def test_a_key_the_runner_cannot_apply_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"^colour: the trial runner cannot apply"):
+        TrialConfig.from_mapping({"colour": "blue", "epochs": 3})
+
+
+def test_schedule_params_no_schedule_takes_are_refused():
+    with pytest.raises(ValueError, match=r"lr_schedule_params\.step_size"):
+        TrialConfig.from_mapping({"lr_schedule": "piecewise",
+                                  "lr_schedule_params": {"step_size": 3}})
 
 
 @pytest.mark.parametrize(
@@ -43,6 +50,8 @@ def test_unknown_keys_are_ignored():
         ("crop_ratio", [0.0, 1.0]),
         ("horizontal_flip", 1),
         ("mixup_alpha", -0.2),
+        ("auto_augment", "augmix"),
+        ("augmentation", "extreme"),
         ("cutmix_alpha", True),
         ("random_erasing", 1.5),
         ("batch_size", 0),

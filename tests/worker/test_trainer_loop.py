@@ -17,7 +17,7 @@ def tiny_digits() -> LoadedDataset:
     data = load_dataset("digits")
     profile = DatasetProfile("tiny_digits", 300, 100, 10, 32, 1, False, "digits subset")
     return LoadedDataset(profile, data.x_train[:300], data.y_train[:300], data.x_val[:100],
-                         data.y_val[:100])
+                         data.y_val[:100], data.mean, data.std)
 
 
 def test_report_is_called_once_per_epoch_with_1_based_epochs(tiny_digits):
@@ -136,16 +136,16 @@ def test_model_is_trained_in_channels_last_on_cpu(tiny_digits, monkeypatch):
     import worker.trainer.loop as loop
 
     formats = []
-    original = loop.build_model
+    original = loop.build
 
-    def spy(*args):
-        model = original(*args)
-        model.register_forward_pre_hook(
+    def spy(*args, **kwargs):
+        built = original(*args, **kwargs)
+        built.module.register_forward_pre_hook(
             lambda _, inputs: formats.append(
                 inputs[0].is_contiguous(memory_format=torch.channels_last)))
-        return model
+        return built
 
-    monkeypatch.setattr(loop, "build_model", spy)
+    monkeypatch.setattr(loop, "build", spy)
     run_trial({**FAST, "epochs": 1}, tiny_digits, "small_cnn", device="cpu")
     assert formats and all(formats)
-    assert isinstance(original("small_cnn", 10, 1), nn.Module)
+    assert isinstance(original("small_cnn", 10, 1).module, nn.Module)

@@ -1,11 +1,12 @@
-"""Parameter groups and the optimizers (including the in-house LARS and LAMB)."""
+"""Parameter groups (timm's helper) and the optimizers (torch's, and timm's LARS and LAMB)."""
 
 import pytest
 import torch
+from timm.optim import Lamb, Lars
 from torch import nn
 
-from worker.trainer.models import build_model
-from worker.trainer.optim import OPTIMIZERS, Lamb, Lars, build_optimizer, parameter_groups
+from worker.trainer.models import build, build_model
+from worker.trainer.optim import OPTIMIZERS, build_optimizer, parameter_groups
 
 
 def _ids(params):
@@ -46,22 +47,27 @@ def test_every_optimizer_reduces_a_simple_loss(name):
     assert loss.item() < first
 
 
+def test_lars_and_lamb_are_timms():
+    groups = parameter_groups(nn.Linear(4, 2), 1e-4, True)
+    assert isinstance(build_optimizer("lars", groups, 0.1, 0.9), Lars)
+    assert isinstance(build_optimizer("lamb", groups, 0.1, 0.9), Lamb)
+
+
 def test_lars_scales_each_step_by_the_trust_ratio():
     weight = nn.Parameter(torch.full((2, 2), 3.0))
     weight.grad = torch.full((2, 2), 0.5)
     Lars([{"params": [weight], "weight_decay": 0.1}], lr=1.0, momentum=0.0,
-         trust_coefficient=0.01).step()
+         trust_coeff=0.01).step()
     w_norm, g_norm = 6.0, 1.0
     trust = 0.01 * w_norm / (g_norm + 0.1 * w_norm)
     assert torch.allclose(weight, torch.full((2, 2), 3.0 - trust * (0.5 + 0.1 * 3.0)))
 
 
-def test_lamb_first_step_moves_each_tensor_by_lr_times_its_norm():
-    weight = nn.Parameter(torch.tensor([[3.0, 4.0]]))
-    weight.grad = torch.tensor([[1.0, -2.0]])
-    Lamb([{"params": [weight], "weight_decay": 0.01}], lr=0.1).step()
-    step = weight.detach() - torch.tensor([[3.0, 4.0]])
-    assert step.norm().item() == pytest.approx(0.1 * 5.0, rel=1e-4)
+def test_a_vits_position_embedding_and_class_token_take_no_decay():
+    model = build("vit_tiny_patch16_224", 4, 3, 32).module
+    decayed, free = parameter_groups(model, 0.05, no_bias_decay=True)
+    assert {id(model.pos_embed), id(model.cls_token)} <= _ids(free["params"])
+    assert id(model.patch_embed.proj.weight) in _ids(decayed["params"])
 
 
 def test_unknown_optimizer_is_a_value_error_naming_the_key():

@@ -1,10 +1,33 @@
-"""Learning-rate schedules: values at given steps."""
+"""Learning-rate schedules (torch's schedulers, stepped per batch): values at given steps."""
 
 import math
+import warnings
 
 import pytest
+import torch
 
-from worker.trainer.schedule import build_schedule
+from worker.trainer.schedule import build_scheduler, schedule_values
+
+
+def build_schedule(name, peak, epochs, steps_per_epoch, warmup_epochs=0.0, warmup_start_lr=0.0,
+                   params=None):
+    """The rate at each step, read from the optimizer as torch's scheduler sets it."""
+    values = schedule_values(name, peak, epochs, steps_per_epoch, warmup_epochs,
+                             warmup_start_lr, params, steps=epochs * steps_per_epoch + 1)
+    return values.__getitem__
+
+
+def test_schedules_are_torchs_own_and_warmup_is_a_linear_lr_in_a_sequential_lr():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    scheduler = build_scheduler(optimizer, "cosine", 4, 10, warmup_epochs=1)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.SequentialLR)
+    kinds = [type(s) for s in scheduler._schedulers]
+    assert kinds == [torch.optim.lr_scheduler.LinearLR, torch.optim.lr_scheduler.CosineAnnealingLR]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's step(0) warning at the milestone is silenced
+        for _ in range(40):
+            optimizer.step()
+            scheduler.step()
 
 
 def test_warmup_starts_at_start_lr_and_reaches_peak_after_warmup_steps():
@@ -17,7 +40,7 @@ def test_warmup_starts_at_start_lr_and_reaches_peak_after_warmup_steps():
 
 def test_warmup_defaults_to_starting_from_zero():
     schedule = build_schedule("constant", 0.4, epochs=4, steps_per_epoch=5, warmup_epochs=1)
-    assert schedule(0) == 0.0
+    assert schedule(0) == pytest.approx(0.0, abs=1e-8)  # LinearLR's smallest start: 1e-8 x peak
     assert schedule(5) == pytest.approx(0.4)
     assert schedule(19) == pytest.approx(0.4)
 

@@ -1,8 +1,9 @@
 """The trial configuration: the project's hyperparameter names, defaults and validation.
 
 `TrialConfig.from_mapping` reads a mapping with the project's spelling of every hyperparameter
-(unknown keys are ignored, missing keys take the defaults below) and raises ValueError naming
-the key for an invalid value.
+(missing keys take the defaults below) and raises ValueError naming the key for an invalid value
+and for a key the trial runner does not apply: nothing is accepted and silently ignored. The
+API refuses a job whose advised configuration does not pass here (`check_applicable`).
 
 ==================== ===================== ===============================================
 key                  default               meaning
@@ -25,6 +26,12 @@ horizontal_flip      profile's flip_ok     forced off when the data set forbids 
 mixup_alpha          0.0                   0 = off
 cutmix_alpha         0.0                   0 = off; with mixup, one of them per batch
 random_erasing       0.0                   probability per image, 0 = off
+auto_augment         "none"                none, autoaugment (ImageNet policy), randaugment
+                                           (2 ops, magnitude 9) or trivialaugment
+                                           (torchvision's transforms.v2, per image)
+augmentation         None                  the advisor's level (none, standard, strong): it
+                                           chose the values of the augmentation keys above,
+                                           which are what the runner applies; recorded only
 batch_size           128
 ==================== ===================== ===============================================
 """
@@ -33,12 +40,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from worker.trainer.optim import OPTIMIZERS
-from worker.trainer.schedule import SCHEDULES
-
+OPTIMIZERS = ("sgd", "adamw", "rmsprop", "lamb", "lars")
+SCHEDULES = ("cosine", "piecewise", "exponential", "constant")
+POLICIES = ("none", "autoaugment", "randaugment", "trivialaugment")
+LEVELS = ("none", "standard", "strong")
+SCHEDULE_PARAMS = ("milestones", "gamma", "gamma_per_epoch")
 DEFAULT_CROP_SCALE = (0.08, 1.0)
 DEFAULT_CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 
@@ -64,13 +73,21 @@ class TrialConfig:
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     random_erasing: float = 0.0
+    auto_augment: str = "none"
+    augmentation: str | None = None
     batch_size: int = 128
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> TrialConfig:
-        """Validate `config`; unknown keys are ignored, missing keys get defaults."""
+        """Validate `config`; missing keys get defaults, keys the runner does not apply are a
+        ValueError naming them."""
         if not isinstance(config, Mapping):
             raise ValueError("config: must be a mapping of hyperparameter names to values")
+        unknown = [key for key in config if key not in KEYS]
+        if unknown:
+            raise ValueError(f"{unknown[0]}: the trial runner cannot apply this hyperparameter "
+                             f"({', '.join(map(repr, unknown))} given; it applies "
+                             f"{', '.join(KEYS)})")
         defaults = cls()
         get = config.get
         epochs = _integer(get("epochs", defaults.epochs), "epochs", low=1)
@@ -99,8 +116,25 @@ class TrialConfig:
             cutmix_alpha=_number(get("cutmix_alpha", 0.0), "cutmix_alpha", low=0.0),
             random_erasing=_number(get("random_erasing", 0.0), "random_erasing", low=0.0,
                                    high=1.0),
+            auto_augment=_choice(get("auto_augment", "none"), "auto_augment", POLICIES),
+            augmentation=None if get("augmentation") is None else _choice(
+                get("augmentation"), "augmentation", LEVELS),
             batch_size=_integer(get("batch_size", 128), "batch_size", low=1),
         )
+
+
+#: Every key `TrialConfig` takes, in its field order.
+KEYS = tuple(f.name for f in fields(TrialConfig))
+#: Keys that describe how the others were chosen rather than set anything themselves: the
+#: runner checks and records them (`TrialResult.config`); every other key changes training
+#: (tests/worker/test_trainer_applied.py holds that to account, key by key).
+RECORDED_ONLY = ("augmentation",)
+
+
+def check_applicable(config: Mapping[str, Any]) -> None:
+    """ValueError naming the first key of `config` the runner cannot apply or whose value is
+    invalid (the API's check of an advised configuration before it accepts a job)."""
+    TrialConfig.from_mapping(config)
 
 
 def _number(
@@ -152,12 +186,17 @@ def _range(value: Any, key: str, high: float | None = None) -> tuple[float, floa
 
 
 def _schedule_params(value: Any, schedule: str, epochs: int) -> dict[str, Any]:
-    """Check the parameters the chosen schedule reads; others are ignored."""
+    """Check the parameters the chosen schedule reads. Parameters of another schedule are left
+    out (a search may switch lr_schedule away from the advised one); unknown ones are refused."""
     key = "lr_schedule_params"
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ValueError(f"{key}: must be a mapping, got {value!r}")
+    unknown = [name for name in value if name not in SCHEDULE_PARAMS]
+    if unknown:
+        raise ValueError(f"{key}.{unknown[0]}: no schedule takes this parameter; known: "
+                         f"{', '.join(SCHEDULE_PARAMS)}")
     params: dict[str, Any] = {}
     if schedule == "piecewise":
         if "milestones" in value:

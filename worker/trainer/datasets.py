@@ -1,8 +1,10 @@
 """Data sets for the trial runner: a registry of profiles and loaders.
 
 A data set is registered as a cheap `DatasetProfile` (what the API shows and the advisor reasons
-about) plus a loader that builds a `LoadedDataset`: the whole split data set as normalised
-float32 NCHW tensors on the CPU, ready to be moved to the device in one piece.
+about) plus a loader that builds a `LoadedDataset`: the whole split data set as NCHW tensors on
+the CPU (uint8, or float in [0, 1]) with the per-channel mean and standard deviation of its
+training images; the trial normalises each batch on the device, after the augmentation policy
+(which works on uint8 images) and before the float ops.
 
 Built-ins:
 
@@ -10,17 +12,26 @@ Built-ins:
   channel, fixed stratified 80/20 split (seed 0). Mirroring changes a digit, so no flips.
 * ``shapes`` - generated coloured geometric shapes (10 classes) at 32x32 RGB, see `shapes.py`.
 
-User data sets come from a worker config file, see `register_datasets_from_config`.
+User data sets come from a worker config file, see `register_datasets_from_config`. An image
+folder (listed as torchvision's `ImageFolder` lists it) is decoded once (PIL, in threads) into
+a uint8 cache file on disk and
+re-opened from it afterwards; the cache is keyed by the folder's listing (paths, sizes,
+modification times), the resolution and the channels, so a changed folder is decoded again.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import logging
+import os
 import re
+import time
 import tomllib
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +45,11 @@ DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DEFAULT_VAL_FRACTION = 0.2
 SPLIT_SEED = 0
+#: An image folder without an image_size is resized to its first image's larger side, at most.
+DEFAULT_FOLDER_SIZE = 224
+PROGRESS_EVERY_S = 5.0
+CACHE_VERSION = 1
+log = logging.getLogger("hpadvisor.worker")
 
 
 @dataclass(frozen=True)
@@ -52,13 +68,30 @@ class DatasetProfile:
 
 @dataclass
 class LoadedDataset:
-    """A split data set: float32 NCHW normalised images and int64 labels, on the CPU."""
+    """A split data set on the CPU: NCHW images and int64 labels.
+
+    Images are uint8 (0-255) or float in [0, 1] with ``mean`` and ``std`` per channel in [0, 1]
+    units (computed from the training images when not given), and the trial normalises each
+    batch; or, with ``mean`` None, float images already normalised (no augmentation policy can
+    run on those).
+    """
 
     profile: DatasetProfile
     x_train: Tensor
     y_train: Tensor
     x_val: Tensor
     y_val: Tensor
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.x_train.dtype == torch.uint8 and self.mean is None:
+            self.mean, self.std = channel_stats(self.x_train)
+
+    @property
+    def normalised(self) -> bool:
+        """True when the images are already normalised floats."""
+        return self.mean is None
 
 
 @dataclass(frozen=True)
@@ -144,27 +177,53 @@ def split_sizes(class_sizes: Sequence[int], val_fraction: float) -> tuple[int, i
     return sum(class_sizes) - num_val, num_val
 
 
+def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...],
+                                                              tuple[float, ...]]:
+    """Per-channel mean and standard deviation in [0, 1] units (uint8 images are / 255),
+    accumulated in float64 chunks so that a large uint8 set is never copied as floats whole."""
+    scale = 255.0 if images.dtype == torch.uint8 else 1.0
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk].double() / scale
+        total += part.sum(dim=(0, 2, 3))
+        squares += part.square().sum(dim=(0, 2, 3))
+    count = images.numel() / images.shape[1]
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-6)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
 def normalise_split(
     profile: DatasetProfile, images: Tensor, labels: Tensor, train_idx, val_idx
 ) -> LoadedDataset:
-    """Split NCHW float images in [0, 1] and standardise every channel with train statistics."""
-    x_train, x_val = images[train_idx], images[val_idx]
-    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
-    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    """Split NCHW images (uint8, or float in [0, 1]); the statistics come from the train part."""
+    x_train, x_val = images[train_idx].contiguous(), images[val_idx].contiguous()
+    if x_train.is_floating_point():
+        x_train, x_val = x_train.float(), x_val.float()
+    mean, std = channel_stats(x_train)
     return LoadedDataset(
         profile=profile,
-        x_train=((x_train - mean) / std).float().contiguous(),
+        x_train=x_train,
         y_train=labels[train_idx].long().contiguous(),
-        x_val=((x_val - mean) / std).float().contiguous(),
+        x_val=x_val,
         y_val=labels[val_idx].long().contiguous(),
+        mean=mean,
+        std=std,
     )
 
 
 def resize_images(images: Tensor, size: int) -> Tensor:
-    """Bilinear resize of an NCHW float batch to size x size (no-op when already that size)."""
+    """Bilinear (antialiased) resize of an NCHW batch to size x size, keeping the dtype (uint8
+    stays uint8); a no-op when already that size."""
     if images.shape[-2:] == (size, size):
         return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    if images.dtype == torch.uint8:
+        resized = F.interpolate(images.float(), size=(size, size), mode="bilinear",
+                                align_corners=False, antialias=True)
+        return resized.round_().clamp_(0, 255).to(torch.uint8)
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +275,7 @@ def _load_shapes() -> LoadedDataset:
 
     total = SHAPES_PROFILE.num_train + SHAPES_PROFILE.num_val
     images, labels = generate_shapes(total, seed=0, image_size=SHAPES_PROFILE.image_size)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     y = torch.from_numpy(labels)
     train_idx = np.arange(SHAPES_PROFILE.num_train)
     val_idx = np.arange(SHAPES_PROFILE.num_train, total)
@@ -241,7 +300,8 @@ def register_datasets_from_config(path: str | Path) -> list[str]:
         path = "/data/leaves"          # relative paths are relative to the config file
         format = "folder"              # "npz" (arrays x and y) or "folder" (one folder per class)
         horizontal_flip_ok = true
-        image_size = 64                # optional: resize to image_size x image_size
+        image_size = 64                # optional: resize to image_size x image_size (default:
+                                       # the first image's larger side, at most 224)
         val_fraction = 0.2             # optional, stratified split with seed 0
 
     Profiles are computed from file headers and directory listings; images load on first use.
@@ -266,7 +326,7 @@ def _read_config_entries(path: Path) -> list[Any]:
         document = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: cannot parse worker config: {error}") from error
-    entries = document.get("datasets") if isinstance(document, dict) else document
+    entries = document.get("datasets", []) if isinstance(document, dict) else document
     if not isinstance(entries, list):
         raise ValueError(f"datasets: {path} must hold a list of data set entries")
     return entries
@@ -302,7 +362,7 @@ class _UserDatasetSpec:
         if self.format == "npz":
             images, labels = _read_npz(self.path)
         else:
-            images, labels = _read_folder(self.path, profile.channels, profile.image_size)
+            images, labels = read_image_folder(self.path, profile.channels, profile.image_size)
         images = resize_images(images, profile.image_size)
         train_idx, val_idx = stratified_split(labels.numpy(), self.val_fraction)
         return normalise_split(profile, images, labels, train_idx, val_idx)
@@ -373,51 +433,116 @@ def _read_npz(path: Path) -> tuple[Tensor, Tensor]:
         x, y = arrays["x"], arrays["y"]
     images = torch.from_numpy(np.ascontiguousarray(x))
     images = images.unsqueeze(-1) if images.ndim == 3 else images
-    images = images.permute(0, 3, 1, 2).float()
-    if x.dtype == np.uint8:
-        images = images / 255.0
+    images = images.permute(0, 3, 1, 2).contiguous()
+    if x.dtype != np.uint8:
+        images = images.float()
     return images, torch.from_numpy(y.astype(np.int64))
 
 
-def _class_folders(path: Path) -> list[Path]:
-    folders = sorted(child for child in path.iterdir() if child.is_dir())
-    if not folders:
-        raise ValueError(f"path: {path} has no class subfolders")
-    return folders
+def _folder_files(path: Path) -> list[tuple[str, int]]:
+    """(file, class index) of every image, classes in sorted folder order: torchvision's
+    `ImageFolder` listing (`find_classes`, `make_dataset`), so both see the same data set."""
+    from torchvision.datasets.folder import find_classes, make_dataset
 
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        _, class_to_idx = find_classes(str(path))
+    except FileNotFoundError:
+        raise ValueError(f"path: {path} has no class subfolders") from None
+    samples = make_dataset(str(path), class_to_idx, extensions=tuple(IMAGE_SUFFIXES),
+                           allow_empty=True)
+    if not samples:
+        raise ValueError(f"path: {path} holds no images")
+    return samples
 
 
 def _folder_summary(path: Path) -> tuple[int, int, np.ndarray]:
     from PIL import Image
 
-    files_per_class = [_image_files(folder) for folder in _class_folders(path)]
-    first = next((files[0] for files in files_per_class if files), None)
-    if first is None:
-        raise ValueError(f"path: {path} holds no images")
-    with Image.open(first) as image:
+    samples = _folder_files(path)
+    with Image.open(samples[0][0]) as image:
         width, height = image.size
         channels = 1 if image.mode in ("1", "L", "I", "F", "I;16") else 3
-    labels = np.concatenate(
-        [np.full(len(files), label, dtype=np.int64) for label, files in enumerate(files_per_class)]
-    )
-    return max(width, height), channels, labels
+    labels = np.array([label for _, label in samples], dtype=np.int64)
+    return min(max(width, height), DEFAULT_FOLDER_SIZE), channels, labels
 
 
-def _read_folder(path: Path, channels: int, size: int) -> tuple[Tensor, Tensor]:
+def cache_dir() -> Path:
+    """Where decoded image folders are cached: $HPADVISOR_CACHE_DIR, else
+    ~/.cache/hpadvisor/folders."""
+    configured = os.environ.get("HPADVISOR_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "hpadvisor" / "folders"
+
+
+def _listing_key(path: Path, samples: list[tuple[str, int]], channels: int, size: int) -> str:
+    digest = hashlib.sha256(f"{path.resolve()}|{channels}|{size}|{CACHE_VERSION}".encode())
+    for file, label in samples:
+        stat = os.stat(file)
+        digest.update(f"{os.path.relpath(file, path)}|{label}|{stat.st_size}|"
+                      f"{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def _decode(file: str, channels: int, size: int) -> np.ndarray:
+    """One image as a (size, size, channels) uint8 array, decoded by PIL as torchvision's
+    `ImageFolder` does (its `pil_loader`; torchvision's own decoders are deprecated since 0.29).
+    A large JPEG is decoded at a reduced scale first (PIL's ``draft``: DCT scaling, several
+    times faster), then resized with antialiasing to size x size."""
     from PIL import Image
 
-    mode = "L" if channels == 1 else "RGB"
-    arrays, labels = [], []
-    for label, folder in enumerate(_class_folders(path)):
-        for file in _image_files(folder):
-            with Image.open(file) as image:
-                image = image.convert(mode)
-                if image.size != (size, size):
-                    image = image.resize((size, size), Image.Resampling.BILINEAR)
-                arrays.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
-            labels.append(label)
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
-    return images, torch.tensor(labels, dtype=torch.int64)
+    with Image.open(file) as image:
+        image.draft("L" if channels == 1 else "RGB", (size, size))
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        array = np.asarray(image, dtype=np.uint8)
+    return array.reshape(size, size, channels)
+
+
+def read_image_folder(
+    path: Path, channels: int, size: int, progress: Callable[[int, int], None] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Every image of a class-per-folder tree as uint8 NCHW at size x size, and its labels.
+
+    The first call decodes the folder (threads; `progress(n, total)` every few seconds) and
+    writes the result to `cache_dir()`; later calls re-open that file, until the folder's
+    listing changes."""
+    samples = _folder_files(path)
+    labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
+    key = _listing_key(path, samples, channels, size)
+    cached = cache_dir() / f"{key}.npy"
+    if cached.is_file():
+        images = np.load(cached, mmap_mode="r")
+        if images.shape == (len(samples), size, size, channels):
+            return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2), labels
+    images = np.empty((len(samples), size, size, channels), dtype=np.uint8)
+    report = progress or _log_progress
+    started = last = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        decoded = pool.map(lambda file: _decode(file, channels, size), (f for f, _ in samples))
+        for index, array in enumerate(decoded):
+            images[index] = array
+            if time.monotonic() - last >= PROGRESS_EVERY_S:
+                last = time.monotonic()
+                report(index + 1, len(samples))
+    report(len(samples), len(samples))
+    log.info("decoded %d images of %s in %.1f s", len(samples), path,
+             time.monotonic() - started)
+    _write_cache(cached, images)
+    return torch.from_numpy(images).permute(0, 3, 1, 2), labels
+
+
+def _log_progress(done: int, total: int) -> None:
+    log.info("images decoded %d/%d", done, total)
+
+
+def _write_cache(file: Path, images: np.ndarray) -> None:
+    """Write atomically (a temporary file renamed); a cache that cannot be written is only
+    logged: the next run decodes again."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        partial = file.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as handle:
+            np.save(handle, images)
+        partial.replace(file)
+    except OSError as error:
+        log.warning("cannot write the image cache %s: %s", file, error)

@@ -1,9 +1,15 @@
 """`run_trial`: train one configuration on one data set and report every epoch.
 
-The data set is moved to the device once; every epoch draws a permutation and slices batches
-from it; augmentation runs on the whole batch (see `augment.py`). On CPU the model and batches
-use the channels_last memory format; on CUDA also bfloat16 autocast. All random draws come from
-generators seeded with `seed`, so CPU runs are reproducible.
+The data set is moved to the device once (uint8 where it is uint8: a quarter of the memory of
+floats); every epoch draws a permutation and slices batches from it. When it does not fit in
+the GPU's memory (more than half of what is free), it stays in pinned host memory and each
+batch is gathered there and copied ahead of use (non-blocking). Every batch is augmented whole
+on the device, in this order: the augmentation policy (`auto_augment`, torchvision's v2 ops on
+uint8, a fresh draw per few images), conversion to float, random-resized crop, flip,
+normalisation (the data set's statistics, or the pretrained weights' own), mixup/cutmix, random
+erasing. Models and batches use channels_last; on CUDA the forward pass runs under bfloat16
+autocast. All random draws come from generators seeded with `seed` (the policies from torch's
+global generator, seeded and restored around the trial), so CPU runs are reproducible.
 """
 
 from __future__ import annotations
@@ -21,19 +27,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from worker.trainer.augment import (
+    apply_policy,
     mix_batch,
     one_hot_targets,
+    policy_transform,
     random_erasing,
     random_horizontal_flip,
     random_resized_crop,
 )
 from worker.trainer.config import TrialConfig
 from worker.trainer.datasets import LoadedDataset, load_dataset
-from worker.trainer.models import build_model
+from worker.trainer.models import BuiltModel, PretrainedInfo, build
 from worker.trainer.optim import build_optimizer, parameter_groups
-from worker.trainer.schedule import LearningRateSchedule, build_schedule
+from worker.trainer.schedule import build_scheduler
 
 EVAL_BATCH_SIZE = 1024
+#: Stream batches from host memory when the training images need more than this share of the
+#: GPU's free memory.
+STREAM_FRACTION = 0.5
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -73,6 +84,9 @@ class TrialResult:
     images_per_second: float
     device: str
     diverged: bool = False
+    pretrained: PretrainedInfo | None = None
+    input_note: str | None = None
+    config: TrialConfig | None = None
 
     def curves(self) -> dict[str, list[float]]:
         """Per-epoch train/val accuracy and loss, as lists."""
@@ -92,6 +106,36 @@ def resolve_device(device: str) -> torch.device:
 
 
 @dataclass
+class Normaliser:
+    """From a batch as stored (uint8, or float in [0, 1]) to what the model takes: float,
+    standardised per channel, channels repeated for an RGB model fed grey images, resized for a
+    model with a fixed input size."""
+
+    mean: Tensor | None
+    std: Tensor | None
+    repeat: int = 1
+    size: int | None = None
+
+    def to_float(self, images: Tensor) -> Tensor:
+        if images.dtype == torch.uint8:
+            return images.float().div_(255.0)
+        return images.float()
+
+    def standardise(self, images: Tensor) -> Tensor:
+        if self.mean is not None and self.std is not None:
+            images = (images - self.mean) / self.std
+        if self.repeat > 1:
+            images = images.repeat(1, self.repeat, 1, 1)
+        if self.size is not None and tuple(images.shape[-2:]) != (self.size, self.size):
+            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear",
+                                   align_corners=False, antialias=True)
+        return images
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.standardise(self.to_float(images))
+
+
+@dataclass
 class BatchAugmenter:
     """The configured augmentation pipeline for one trial, applied to whole batches."""
 
@@ -100,20 +144,28 @@ class BatchAugmenter:
     num_classes: int
     generator: torch.Generator
     rng: np.random.Generator
+    normaliser: Normaliser = field(default_factory=lambda: Normaliser(None, None))
     crop: bool = field(init=False)
     mix: bool = field(init=False)
+    policy: Any = field(init=False)
 
     def __post_init__(self) -> None:
         self.crop = self.config.crop_scale != (1.0, 1.0) or self.config.crop_ratio != (1.0, 1.0)
         self.mix = self.config.mixup_alpha > 0 or self.config.cutmix_alpha > 0
+        self.policy = policy_transform(self.config.auto_augment)
 
     def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        """Augmented images and targets (class indices, or probability rows when mixing)."""
+        """Augmented, normalised images and targets (class indices, or probability rows when
+        mixing)."""
         cfg = self.config
+        if self.policy is not None:
+            images = apply_policy(images, self.policy)
+        images = self.normaliser.to_float(images)
         if self.crop:
             images = random_resized_crop(images, cfg.crop_scale, cfg.crop_ratio, self.generator)
         if self.flip:
             images = random_horizontal_flip(images, self.generator)
+        images = self.normaliser.standardise(images)
         targets: Tensor = labels
         if self.mix:
             targets = one_hot_targets(labels, self.num_classes, images.dtype)
@@ -126,19 +178,56 @@ class BatchAugmenter:
 
 
 @dataclass
+class Batches:
+    """The training images and labels: on the device, or (`streamed`) in host memory, pinned
+    on CUDA, each batch gathered there and copied to the device without blocking."""
+
+    x: Tensor
+    y: Tensor
+    device: torch.device
+    streamed: bool
+
+    @classmethod
+    def place(cls, x: Tensor, y: Tensor, device: torch.device,
+              stream: bool | None) -> Batches:
+        if stream is None:
+            stream = device.type == "cuda" and (
+                x.numel() * x.element_size() > STREAM_FRACTION * torch.cuda.mem_get_info(device)[0])
+        if not stream:
+            return cls(x.to(device), y.to(device), device, False)
+        if device.type == "cuda":
+            x, y = x.pin_memory(), y.pin_memory()
+        return cls(x, y, device, True)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def get(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        if not self.streamed:
+            return self.x[index], self.y[index]
+        host = index.cpu()
+        pinned = self.device.type == "cuda"
+        x, y = self.x[host], self.y[host]
+        if pinned:
+            x, y = x.pin_memory(), y.pin_memory()
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+@dataclass
 class _Trial:
     """Everything one trial needs on the device."""
 
     config: TrialConfig
     data: LoadedDataset
     device: torch.device
+    built: BuiltModel
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    schedule: LearningRateSchedule
+    scheduler: torch.optim.lr_scheduler.LRScheduler
     augment: BatchAugmenter
+    normaliser: Normaliser
     generator: torch.Generator
-    x_train: Tensor
-    y_train: Tensor
+    train: Batches
     x_val: Tensor
     y_val: Tensor
     batch_size: int
@@ -147,7 +236,7 @@ class _Trial:
 
 
 def run_trial(
-    config: Mapping[str, Any],
+    config: Mapping[str, Any] | TrialConfig,
     dataset: str | LoadedDataset,
     model: str,
     *,
@@ -155,18 +244,31 @@ def run_trial(
     seed: int = 0,
     threads: int | None = None,
     report: Callable[[EpochResult], None] | None = None,
+    pretrained: bool = False,
+    weights: str | None = None,
+    stream: bool | None = None,
 ) -> TrialResult:
     """Train `model` on `dataset` with `config` and return the per-epoch history.
 
     `report` is called after every epoch; an exception it raises (e.g. optuna.TrialPruned)
-    propagates and stops training. Raises ValueError for invalid configs, names or devices.
+    propagates and stops training. With `pretrained`, the model starts from local weights
+    (`weights`, a file, or those `worker.trainer.weights` finds) with its head replaced.
+    `stream` forces (True) or forbids (False) streaming batches from host memory; None decides
+    by the GPU's free memory. Raises ValueError for invalid configs, names or devices.
     """
+    from pathlib import Path
+
     started = time.perf_counter()
-    trial_config = TrialConfig.from_mapping(config)
+    trial_config = config if isinstance(config, TrialConfig) else TrialConfig.from_mapping(config)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     target = resolve_device(device)
-    with _thread_count(threads):
-        trial = _prepare(trial_config, data, model, target, seed)
+    if trial_config.auto_augment != "none" and data.normalised:
+        raise ValueError(f"auto_augment: {trial_config.auto_augment} needs the images as "
+                         "stored (uint8 or [0, 1]); this data set holds normalised floats")
+    with _thread_count(threads), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        trial = _prepare(trial_config, data, model, target, seed, pretrained,
+                         Path(weights) if weights else None, stream)
         history, diverged = _train(trial, report)
     return TrialResult(
         val_accuracy=history[-1].val_accuracy,
@@ -176,6 +278,9 @@ def run_trial(
         images_per_second=_overall_throughput(history),
         device=str(target),
         diverged=diverged,
+        pretrained=trial.built.pretrained,
+        input_note=trial.built.input_note,
+        config=trial_config,
     )
 
 
@@ -194,8 +299,25 @@ def _thread_count(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _normaliser(data: LoadedDataset, built: BuiltModel, device: torch.device) -> Normaliser:
+    mean, std = (built.mean, built.std) if built.mean is not None else (data.mean, data.std)
+    channels = data.profile.channels if data.x_train.ndim < 4 else data.x_train.shape[1]
+    if mean is not None and len(mean) != channels:  # RGB statistics, grey images
+        mean, std = (sum(mean) / len(mean),), (sum(std or ()) / len(std or (1,)),)
+
+    def column(values: tuple[float, ...] | None) -> Tensor | None:
+        if values is None:
+            return None
+        return torch.tensor(values, device=device, dtype=torch.float32).view(1, -1, 1, 1)
+
+    repeat = built.in_channels // channels if built.in_channels != channels else 1
+    size = built.input_size if built.input_size != data.x_train.shape[-1] else None
+    return Normaliser(column(mean), column(std), repeat, size)
+
+
 def _prepare(
-    config: TrialConfig, data: LoadedDataset, model_name: str, device: torch.device, seed: int
+    config: TrialConfig, data: LoadedDataset, model_name: str, device: torch.device, seed: int,
+    pretrained: bool = False, weights: Any = None, stream: bool | None = None,
 ) -> _Trial:
     profile = data.profile
     flip_wanted = profile.horizontal_flip_ok if config.horizontal_flip is None else (
@@ -203,8 +325,9 @@ def _prepare(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(model_name, profile.num_classes, profile.channels)
-    model = model.to(device, memory_format=torch.channels_last)
+        built = build(model_name, profile.num_classes, data.x_train.shape[1],
+                      int(data.x_train.shape[-1]), pretrained=pretrained, weights=weights)
+    model = built.module.to(device, memory_format=torch.channels_last)
     num_train = len(data.y_train)
     batch_size = min(config.batch_size, num_train)
     steps_per_epoch = num_train // batch_size
@@ -212,22 +335,25 @@ def _prepare(
     generator = torch.Generator(device=device).manual_seed(seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    optimizer = build_optimizer(config.optimizer, groups, config.learning_rate, config.momentum)
+    normaliser = _normaliser(data, built, device)
     return _Trial(
         config=config,
         data=data,
         device=device,
+        built=built,
         model=model,
-        optimizer=build_optimizer(config.optimizer, groups, config.learning_rate,
-                                  config.momentum),
-        schedule=build_schedule(config.lr_schedule, config.learning_rate, config.epochs,
-                                steps_per_epoch, config.warmup_epochs, config.warmup_start_lr,
-                                config.lr_schedule_params),
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, config.lr_schedule, config.epochs,
+                                  steps_per_epoch, config.warmup_epochs, config.warmup_start_lr,
+                                  config.lr_schedule_params),
         augment=BatchAugmenter(config, flip_wanted and profile.horizontal_flip_ok,
-                               profile.num_classes, generator, np.random.default_rng(seed)),
+                               profile.num_classes, generator, np.random.default_rng(seed),
+                               normaliser),
+        normaliser=normaliser,
         generator=generator,
-        x_train=data.x_train.to(device),
-        y_train=data.y_train.to(device),
-        x_val=data.x_val.to(device).contiguous(memory_format=torch.channels_last),
+        train=Batches.place(data.x_train, data.y_train, device, stream),
+        x_val=data.x_val.to(device),
         y_val=data.y_val.to(device),
         batch_size=batch_size,
         steps_per_epoch=steps_per_epoch,
@@ -243,7 +369,8 @@ def _train(
         epoch_started = time.perf_counter()
         train_loss, train_accuracy, learning_rate = _train_epoch(trial)
         train_seconds = time.perf_counter() - epoch_started
-        val_loss, val_accuracy = evaluate(trial.model, trial.x_val, trial.y_val, trial.device)
+        val_loss, val_accuracy = evaluate(trial.model, trial.x_val, trial.y_val, trial.device,
+                                          trial.normaliser)
         result = EpochResult(
             epoch=epoch,
             epochs=epochs,
@@ -269,44 +396,57 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
+def _logits(output: Any) -> Tensor:
+    """Models that return several outputs in training mode give the main logits first."""
+    return output if isinstance(output, Tensor) else output[0]
+
+
 def _train_epoch(trial: _Trial) -> tuple[float, float, float]:
     """One pass over a fresh permutation; returns (mean loss, accuracy, last learning rate)."""
     model, optimizer, config = trial.model, trial.optimizer, trial.config
     model.train()
-    order = torch.randperm(len(trial.y_train), generator=trial.generator, device=trial.device)
+    order = torch.randperm(len(trial.train), generator=trial.generator, device=trial.device)
     loss_sum = torch.zeros((), device=trial.device)
     correct = torch.zeros((), device=trial.device, dtype=torch.int64)
     learning_rate = config.learning_rate
+
+    def fetch(batch: int) -> tuple[Tensor, Tensor]:
+        return trial.train.get(order[batch * trial.batch_size : (batch + 1) * trial.batch_size])
+
+    upcoming = fetch(0)
     for batch in range(trial.steps_per_epoch):
-        index = order[batch * trial.batch_size : (batch + 1) * trial.batch_size]
-        labels = trial.y_train[index]
-        images, targets = trial.augment(trial.x_train[index], labels)
+        images, labels = upcoming
+        images, targets = trial.augment(images, labels)
         images = images.contiguous(memory_format=torch.channels_last)
-        learning_rate = trial.schedule(trial.step)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate
+        learning_rate = float(optimizer.param_groups[0]["lr"])
         with _autocast(trial.device):
-            logits = model(images)
+            logits = _logits(model(images))
         loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        trial.scheduler.step()
         trial.step += 1
+        if batch + 1 < trial.steps_per_epoch:
+            upcoming = fetch(batch + 1)  # a streamed batch copies while this step computes
         loss_sum += loss.detach() * len(labels)
         correct += (logits.detach().argmax(dim=1) == labels).sum()
     seen = trial.steps_per_epoch * trial.batch_size
     return loss_sum.item() / seen, correct.item() / seen, learning_rate
 
 
-def evaluate(model: nn.Module, images: Tensor, labels: Tensor, device: torch.device):
+def evaluate(model: nn.Module, images: Tensor, labels: Tensor, device: torch.device,
+             normaliser: Normaliser | None = None):
     """(mean cross-entropy, accuracy) of `model` on the given tensors, in large batches."""
     model.eval()
+    prepare = normaliser or Normaliser(None, None)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     with torch.inference_mode(), _autocast(device):
         for start in range(0, len(labels), EVAL_BATCH_SIZE):
             batch_labels = labels[start : start + EVAL_BATCH_SIZE]
-            logits = model(images[start : start + EVAL_BATCH_SIZE]).float()
+            batch = prepare(images[start : start + EVAL_BATCH_SIZE])
+            logits = _logits(model(batch.contiguous(memory_format=torch.channels_last))).float()
             loss_sum += F.cross_entropy(logits, batch_labels, reduction="sum")
             correct += (logits.argmax(dim=1) == batch_labels).sum()
     model.train()

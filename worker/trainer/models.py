@@ -1,22 +1,45 @@
-"""Image classifiers for small (32x32-ish) inputs, built by name.
+"""The models a trial trains, built by name: torchvision's and timm's classifiers, and the small
+built-in nets for quick CPU runs.
 
-* ``small_cnn`` - three conv-BN-ReLU stages (32, 64, 128 channels) and a linear head.
-* ``resnet{depth}[_w{k}]`` - the CIFAR ResNets of He et al. (2016): depth = 6n + 2 with n basic
-  blocks per stage, stage widths 16, 32, 64 times the width factor k (``resnet20_w2``).
-* ``mobilenet_v2_small[_x{m}]`` - a shortened MobileNetV2 for 32x32 inputs (inverted residuals
-  with depthwise convolutions, stride 1 stem); ``_x0_5``, ``_x0_75``, ``_x1_4`` scale the width.
+`resolve_model` turns a name into a `ModelRef` (which library, which of its names):
+
+1. the built-ins: ``small_cnn``, ``resnet20/32/44/56/110[_w{k}]`` (CIFAR ResNets),
+   ``mobilenet_v2_small[_x{a}_{b}]`` (see `worker.trainer.small_nets`);
+2. ``torchvision:NAME`` or ``timm:NAME`` pick a library explicitly;
+3. otherwise the name and the catalog's other spellings of it (`advisor.catalog`: torchvision,
+   timm and PaddleClas spellings, e.g. ``ResNet50_vd`` -> timm's ``resnet50d``) are looked up in
+   torchvision's classification models first, then in timm's (a timm weight tag such as
+   ``resnet50.a1_in1k`` is kept); case, dashes and underscores do not matter;
+4. any other ``resnet{6n+2}`` is a CIFAR ResNet.
+
+Unknown names raise `UnknownModel`, a ValueError with close suggestions.
+
+`build` makes the network for a data set: ``num_classes`` outputs, the data's channels (timm's
+``in_chans``; torchvision models take 3, and one-channel images are repeated), and the data's
+resolution where the model allows it (timm's ``img_size``, torchvision's ViT ``image_size``);
+a model that cannot take that resolution gets its images resized to its own input size, and
+`BuiltModel.input_note` says which. With pretrained weights (`worker.trainer.weights`, local
+files only) the backbone is loaded and the classifier head replaced for the data's classes.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-MODEL_NAMES = (
+from worker.trainer.small_nets import CifarResNet, MobileNetV2Small, SmallCNN
+
+Source = Literal["builtin", "torchvision", "timm"]
+
+BUILTIN_NAMES = (
     "small_cnn",
     "resnet20",
     "resnet32",
@@ -31,30 +54,236 @@ MODEL_NAMES = (
     "mobilenet_v2_small_x0_75",
     "mobilenet_v2_small_x1_4",
 )
+MODEL_NAMES = BUILTIN_NAMES  # the names the small nets answer to, for older callers
 _RESNET_PATTERN = re.compile(r"^resnet(\d+)(?:_w(\d+))?$")
 _MOBILENET_PATTERN = re.compile(r"^mobilenet_v2_small(?:_x(\d+)_(\d+))?$")
+_CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+#: ImageNet normalisation, which torchvision's pretrained weights expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_INPUT_SIZE = 224
+
+
+class UnknownModel(ValueError):
+    """No library builds a model of that name; `suggestions` holds close names."""
+
+    def __init__(self, name: str, suggestions: list[str]) -> None:
+        self.suggestions = suggestions
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"model: unknown model {name!r}{hint} (the trial runner builds "
+                         "torchvision's and timm's classifiers and its small built-in nets)")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which library builds the model and under which of its names."""
+
+    source: Source
+    name: str
+
+    @property
+    def key(self) -> str:
+        """``torchvision:resnet18``, ``timm:vit_tiny_patch16_224``, or the built-in's name."""
+        return self.name if self.source == "builtin" else f"{self.source}:{self.name}"
+
+
+@dataclass
+class PretrainedInfo:
+    """What loading the weights did: the file, the tensors loaded, the head tensors replaced."""
+
+    path: str
+    source: str
+    loaded: int
+    replaced: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuiltModel:
+    """A network ready for a data set, with what the trial needs to feed it."""
+
+    module: nn.Module
+    ref: ModelRef
+    family: str | None
+    in_channels: int
+    input_size: int | None
+    input_note: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    pretrained: PretrainedInfo | None = None
+
+    @property
+    def params_millions(self) -> float:
+        return sum(p.numel() for p in self.module.parameters() if p.requires_grad) / 1e6
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+@functools.cache
+def _torchvision_names() -> tuple[str, ...]:
+    import torchvision
+
+    return tuple(torchvision.models.list_models(module=torchvision.models))
+
+
+@functools.cache
+def _timm_names() -> tuple[str, ...]:
+    import timm
+
+    return tuple(timm.list_models())
+
+
+def _loose(name: str) -> str:
+    return re.sub(r"[-_ ]", "", name.strip().lower())
+
+
+@functools.cache
+def _loose_index(source: Source) -> dict[str, str]:
+    names = _torchvision_names() if source == "torchvision" else _timm_names()
+    index: dict[str, str] = {}
+    for name in names:
+        index.setdefault(_loose(name), name)
+    return index
+
+
+def _library_name(source: Source, spelling: str) -> str | None:
+    names = _torchvision_names() if source == "torchvision" else _timm_names()
+    base, dot, tag = spelling.partition(".")
+    if source == "timm" and dot:  # a timm weight tag: resnet50.a1_in1k
+        found = _library_name("timm", base)
+        return f"{found}.{tag}" if found else None
+    if spelling in names:
+        return spelling
+    return _loose_index(source).get(_loose(spelling))
+
+
+def _builtin(name: str) -> bool:
+    if name in BUILTIN_NAMES or _MOBILENET_PATTERN.match(name):
+        return True
+    match = _RESNET_PATTERN.match(name)
+    return bool(match and int(match[1]) in _CIFAR_DEPTHS)
+
+
+def _cifar_resnet(name: str) -> bool:
+    match = _RESNET_PATTERN.match(name)
+    return bool(match and (int(match[1]) - 2) % 6 == 0 and int(match[1]) >= 8)
+
+
+@functools.lru_cache(maxsize=1024)
+def resolve_model(name: str) -> ModelRef:
+    """The library and name behind `name` (see the module docstring); UnknownModel if none."""
+    from advisor import catalog
+
+    spelled = name.strip()
+    if _builtin(spelled):
+        return ModelRef("builtin", spelled)
+    prefix, colon, rest = spelled.partition(":")
+    if colon and prefix in ("torchvision", "timm"):
+        found = _library_name(prefix, rest.strip())  # type: ignore[arg-type]
+        if found is None:
+            raise UnknownModel(name, suggest_models(rest))
+        return ModelRef(prefix, found)  # type: ignore[arg-type]
+    spellings = [spelled]
+    info = catalog.find_model(spelled)
+    if info is not None:
+        spellings += [info.name, *info.aliases]
+    for spelling in spellings:
+        for source in ("torchvision", "timm"):
+            if (found := _library_name(source, spelling)) is not None:  # type: ignore[arg-type]
+                return ModelRef(source, found)  # type: ignore[arg-type]
+    if _cifar_resnet(spelled):
+        return ModelRef("builtin", spelled)
+    raise UnknownModel(name, suggest_models(spelled))
+
+
+def suggest_models(name: str, n: int = 5) -> list[str]:
+    """Up to `n` names the trial runner builds that are close to `name`."""
+    names = [*BUILTIN_NAMES, *_torchvision_names(), *_timm_names()]
+    loose = {}
+    for known in names:
+        loose.setdefault(_loose(known), known)
+    key = _loose(name)
+    starts = sorted((k for k in loose if len(key) >= 3 and k.startswith(key)), key=len)[:n]
+    close = difflib.get_close_matches(key, list(loose), n=n, cutoff=0.6)
+    return list(dict.fromkeys(loose[k] for k in [*close, *starts]))[:n]
 
 
 def model_names() -> list[str]:
-    """Names `build_model` accepts (resnet{6n+2}[_w{k}] and mobilenet widths beyond these too)."""
-    return list(MODEL_NAMES)
+    """The built-in nets' names (torchvision's and timm's names are theirs: see
+    `torchvision.models.list_models` and `timm.list_models`)."""
+    return list(BUILTIN_NAMES)
 
+
+# --- building ------------------------------------------------------------------------------------
 
 def build_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
-    """A freshly initialised classifier; ValueError naming the allowed names for unknown ones."""
+    """A freshly initialised classifier (the module only; see `build` for the rest)."""
+    return build(name, num_classes, in_channels).module
+
+
+def build(
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    image_size: int | None = None,
+    *,
+    pretrained: bool = False,
+    weights: Path | None = None,
+    device: str | torch.device = "cpu",
+) -> BuiltModel:
+    """The model `name` for a data set of `num_classes` classes, `in_channels` channels and
+    `image_size` pixels (None: any size). With `pretrained`, weights come from `weights` or,
+    when None, from `worker.trainer.weights.find_weights`; none found is a ValueError."""
     if num_classes < 2 or in_channels < 1:
         raise ValueError(f"model: need num_classes >= 2 and in_channels >= 1 for {name!r}")
-    return _builder(name)(num_classes, in_channels)
+    ref = resolve_model(name)
+    if ref.source == "builtin":
+        if pretrained:
+            raise ValueError(f"training.pretrained: {name!r} is a built-in network without "
+                             "pretrained weights; name a torchvision or timm model")
+        with torch.device(device):
+            module = _builtin_builder(ref.name)(num_classes, in_channels)
+        return BuiltModel(module, ref, _builtin_family(ref.name), in_channels, image_size)
+    file = None
+    if pretrained:
+        from worker.trainer.weights import WeightsFile, find_weights, where_weights_are_looked_for
+
+        file = WeightsFile(weights, "given") if weights else find_weights(ref.source, ref.name)
+        if file is None:
+            raise ValueError(f"training.pretrained: no local weights for {ref.key}; looked in "
+                             f"{where_weights_are_looked_for()}")
+    if ref.source == "torchvision":
+        built = _torchvision(ref, num_classes, in_channels, image_size, device)
+    else:
+        built = _timm(ref, num_classes, in_channels, image_size, device, file)
+    if built.input_size is not None and not _fits(built, device):
+        wanted = built.input_size
+        built.input_size = _default_size(ref)
+        built.input_note = (f"images resized from {wanted} px to {built.input_size} px: the "
+                            f"model does not take {wanted} px inputs")
+    if file is not None and ref.source == "torchvision":
+        built.pretrained = _load_torchvision_weights(built, file.path, file.source)
+        built.mean, built.std = IMAGENET_MEAN, IMAGENET_STD
+    return built
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
+def describe_model(name: str, num_classes: int = 10, in_channels: int = 3,
+                   image_size: int | None = None) -> tuple[float, str | None, str | None]:
+    """(millions of parameters, family, input note) of the model as built for such data, built
+    on the meta device where the library allows (no memory, no initialisation)."""
+    try:
+        built = build(name, num_classes, in_channels, image_size, device="meta")
+    except (NotImplementedError, RuntimeError):  # an op the meta device lacks: build for real
+        built = build(name, num_classes, in_channels, image_size)
+    return built.params_millions, built.family, built.input_note
+
+
 def model_params_millions(name: str, num_classes: int = 10, in_channels: int = 3) -> float:
     """Number of trainable parameters of the built model, in millions."""
-    model = build_model(name, num_classes, in_channels)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
+    return describe_model(name, num_classes, in_channels)[0]
 
 
-def _builder(name: str) -> Callable[[int, int], nn.Module]:
+def _builtin_builder(name: str) -> Callable[[int, int], nn.Module]:
     if name == "small_cnn":
         return SmallCNN
     if match := _RESNET_PATTERN.match(name):
@@ -65,145 +294,148 @@ def _builder(name: str) -> Callable[[int, int], nn.Module]:
         multiplier = float(f"{match[1]}.{match[2]}") if match[1] else 1.0
         if 0.1 <= multiplier <= 4.0:
             return functools.partial(MobileNetV2Small, multiplier)
-    raise ValueError(
-        f"model: unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)} "
-        "(and any resnet{6n+2}[_w{k}], mobilenet_v2_small_x{a}_{b})"
-    )
+    raise UnknownModel(name, suggest_models(name))
 
 
-def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride, 1, groups=groups, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
+def _builtin_family(name: str) -> str | None:
+    if name.startswith("resnet"):
+        return "resnet"
+    if name.startswith("mobilenet_v2"):
+        return "mobilenet_v2"
+    return None
 
 
-class SmallCNN(nn.Module):
-    """Three conv-BN-ReLU-pool stages and a linear head (~0.1 M parameters)."""
+def _family(ref: ModelRef, module: nn.Module) -> str | None:
+    """The catalog's family when it knows the model, else the library's module name."""
+    from advisor import catalog
 
-    def __init__(self, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            _conv_bn_relu(in_channels, 32),
-            nn.MaxPool2d(2),
-            _conv_bn_relu(32, 64),
-            nn.MaxPool2d(2),
-            _conv_bn_relu(64, 128),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-        self.head = nn.Linear(128, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    info = catalog.find_model(ref.name)
+    if info is not None:
+        return info.family
+    return type(module).__module__.rsplit(".", 1)[-1] or None
 
 
-class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers with an identity (or 1x1 conv projection) shortcut."""
+def _torchvision(ref: ModelRef, num_classes: int, in_channels: int, image_size: int | None,
+                 device: str | torch.device) -> BuiltModel:
+    import torchvision
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return torch.relu(out + self.shortcut(x))
-
-
-class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for small images: three stages of n basic blocks."""
-
-    def __init__(self, blocks_per_stage: int, width: int, num_classes: int, in_channels: int):
-        super().__init__()
-        widths = [16 * width, 32 * width, 64 * width]
-        self.stem = _conv_bn_relu(in_channels, widths[0])
-        layers: list[nn.Module] = []
-        c_in = widths[0]
-        for stage, c_out in enumerate(widths):
-            for block in range(blocks_per_stage):
-                stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(BasicBlock(c_in, c_out, stride))
-                c_in = c_out
-        self.stages = nn.Sequential(*layers)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(c_in, num_classes)
-        _init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pool(self.stages(self.stem(x))))
+    if in_channels not in (1, 3):
+        raise ValueError(f"model: torchvision's {ref.name} takes RGB images; this data set has "
+                         f"{in_channels} channels")
+    kwargs: dict[str, Any] = {"num_classes": num_classes}
+    if ref.name in ("inception_v3", "googlenet"):
+        kwargs["aux_logits"] = False  # one output; the auxiliary heads are for ImageNet recipes
+        kwargs["init_weights"] = True
+    size, note = image_size, None
+    if ref.name.startswith("vit_") and image_size is not None:
+        patch = int(re.findall(r"\d+", ref.name)[-1])
+        size = max(patch, round(image_size / patch) * patch)
+        kwargs["image_size"] = size
+        note = f"built for {size} px images (torchvision's image_size)"
+        if size != image_size:
+            note += f"; images resized from {image_size} px to a multiple of the {patch} px patch"
+    elif ref.name.startswith("maxvit") and image_size is not None:
+        size, note = DEFAULT_INPUT_SIZE, (f"images resized from {image_size} px to "
+                                          f"{DEFAULT_INPUT_SIZE} px, the model's fixed input")
+    with torch.device(device):
+        module = torchvision.models.get_model(ref.name, **kwargs)
+    if size == image_size:
+        note = note or None
+    return BuiltModel(module, ref, _family(ref, module), 3, size, note, None, None)
 
 
-class InvertedResidual(nn.Module):
-    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear project, residual if same shape."""
+def _timm(ref: ModelRef, num_classes: int, in_channels: int, image_size: int | None,
+          device: str | torch.device, file: Any) -> BuiltModel:
+    import timm
 
-    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int) -> None:
-        super().__init__()
-        hidden = c_in * expansion
-        layers: list[nn.Module] = []
-        if expansion != 1:
-            layers += [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
-        layers += [
-            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU6(),
-            nn.Conv2d(hidden, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-        ]
-        self.block = nn.Sequential(*layers)
-        self.residual = stride == 1 and c_in == c_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
-        return x + out if self.residual else out
-
-
-class MobileNetV2Small(nn.Module):
-    """A shortened MobileNetV2 for 32x32 inputs (stride-1 stem, three downsamplings)."""
-
-    #: (expansion, channels, blocks, first stride) per stage.
-    STAGES = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 2, 2), (6, 64, 3, 2), (6, 96, 2, 1),
-              (6, 160, 2, 2))
-    LAST_CHANNELS = 640
-
-    def __init__(self, multiplier: float, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        c_in = _make_divisible(32 * multiplier)
-        layers: list[nn.Module] = [_conv_bn_relu(in_channels, c_in)]
-        for expansion, channels, blocks, stride in self.STAGES:
-            c_out = _make_divisible(channels * multiplier)
-            for block in range(blocks):
-                layers.append(InvertedResidual(c_in, c_out, stride if block == 0 else 1, expansion))
-                c_in = c_out
-        last = _make_divisible(self.LAST_CHANNELS * max(1.0, multiplier))
-        layers += [nn.Conv2d(c_in, last, 1, bias=False), nn.BatchNorm2d(last), nn.ReLU6()]
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(last, num_classes)
-        _init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pool(self.features(x)))
+    config = timm.models.get_pretrained_cfg(ref.name)
+    kwargs: dict[str, Any] = {"num_classes": num_classes, "in_chans": in_channels}
+    size, note = image_size, None
+    fixed = bool(config and config.fixed_input_size)
+    if fixed and image_size is not None:
+        kwargs["img_size"] = image_size
+        note = f"built for {image_size} px images (timm's img_size)"
+    if file is not None:
+        kwargs["pretrained"] = True
+        kwargs["pretrained_cfg_overlay"] = {"file": str(file.path)}
+    try:
+        with torch.device(device):
+            module = timm.create_model(ref.name, **kwargs)
+    except TypeError:
+        if "img_size" not in kwargs:
+            raise
+        del kwargs["img_size"]
+        size = int(config.input_size[-1]) if config else DEFAULT_INPUT_SIZE
+        note = f"images resized from {image_size} px to {size} px, the model's fixed input"
+        with torch.device(device):
+            module = timm.create_model(ref.name, **kwargs)
+    built = BuiltModel(module, ref, _family(ref, module), in_channels, size, note)
+    if file is not None:
+        classifier = (config.classifier if config else None) or "head"
+        classifiers = classifier if isinstance(classifier, list | tuple) else [classifier]
+        replaced = [key for key in module.state_dict()
+                    if any(key.startswith(f"{c}.") for c in classifiers)]
+        built.pretrained = PretrainedInfo(str(file.path), file.source,
+                                          len(module.state_dict()) - len(replaced), replaced)
+        if config is not None:
+            built.mean, built.std = tuple(config.mean), tuple(config.std)
+    return built
 
 
-def _make_divisible(value: float, divisor: int = 8) -> int:
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
+def _fits(built: BuiltModel, device: str | torch.device) -> bool:
+    """Whether one image at the model's input size goes through it (on the meta device when the
+    model is there: no computation)."""
+    size = built.input_size or DEFAULT_INPUT_SIZE
+    module = built.module
+    probe = torch.zeros(1, built.in_channels, size, size, device=device)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(probe)
+    except NotImplementedError:
+        return True  # the meta device lacks an op: the real build will tell
+    except (RuntimeError, ValueError, AssertionError):
+        return False
+    finally:
+        module.train(was_training)
+    return True
 
 
-def _init_weights(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+def _default_size(ref: ModelRef) -> int:
+    if ref.source == "timm":
+        import timm
+
+        config = timm.models.get_pretrained_cfg(ref.name)
+        if config is not None:
+            return int(config.input_size[-1])
+    return DEFAULT_INPUT_SIZE
+
+
+def _load_torchvision_weights(built: BuiltModel, path: Path, source: str) -> PretrainedInfo:
+    """Load a state_dict into the model, all but the classifier head (the tensors whose shape
+    differs: they were trained for other classes); a ViT's position embeddings are interpolated
+    to its resolution (torchvision's `interpolate_embeddings`). Anything else missing is a
+    ValueError."""
+    from worker.trainer.weights import read_state_dict
+
+    module = built.module
+    state = read_state_dict(path)
+    own = module.state_dict()
+    key = "encoder.pos_embedding"
+    if key in state and key in own and state[key].shape != own[key].shape and built.input_size:
+        from torchvision.models.vision_transformer import interpolate_embeddings
+
+        patch = int(re.findall(r"\d+", built.ref.name)[-1])
+        state = dict(interpolate_embeddings(built.input_size, patch, state))
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    replaced = [k for k in own if k not in usable]
+    unexpected = [k for k in state if k not in own]
+    heads = [k for k in replaced if k.split(".")[0] in {"fc", "classifier", "heads", "head"}]
+    if unexpected or len(heads) != len(replaced) or not usable:
+        outside = ", ".join(k for k in replaced if k not in heads)[:200]
+        raise ValueError(f"training.pretrained: {path} does not fit this model: "
+                         f"{len(replaced) - len(heads)} tensors missing or of another shape "
+                         f"outside the head ({outside}), {len(unexpected)} unexpected")
+    module.load_state_dict(usable, strict=False)
+    return PretrainedInfo(str(path), source, len(usable), replaced)

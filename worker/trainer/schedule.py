@@ -1,86 +1,101 @@
-"""Learning-rate schedules, evaluated per optimisation step.
+"""Learning-rate schedules from `torch.optim.lr_scheduler`, stepped once per optimisation step.
 
-A linear warmup over the first ``warmup_epochs`` (counted in steps) goes from
-``warmup_start_lr`` to the peak ``learning_rate``; the decay schedule then runs over the
-remaining steps:
+The optimizer's learning rate is the peak. A linear warmup (`LinearLR`) over the first
+``warmup_epochs`` (counted in steps) rises from ``warmup_start_lr`` to the peak; the decay then
+runs over the remaining steps (`SequentialLR` joins the two):
 
-* ``cosine`` - half a cosine from the peak to 0 at the last step boundary.
-* ``piecewise`` - the peak times ``gamma`` (default 0.1) for every milestone passed; milestones
-  are epochs from the start of training, default at 1/2 and 3/4 of the epochs.
-* ``exponential`` - the peak times ``gamma_per_epoch`` per epoch after warmup (fractional
-  epochs per step); by default the rate that ends at 1% of the peak.
-* ``constant`` - the peak.
+* ``cosine`` - `CosineAnnealingLR`: half a cosine from the peak to 0 at the last step.
+* ``piecewise`` - `MultiStepLR`: the peak times ``gamma`` (default 0.1) for every milestone
+  passed; milestones are epochs from the start of training, default 1/2 and 3/4 of the epochs.
+* ``exponential`` - `ExponentialLR`: the peak times ``gamma_per_epoch`` per epoch after warmup
+  (spread over the steps); by default the rate that ends at 1% of the peak.
+* ``constant`` - `ConstantLR` with factor 1: the peak.
+
+`LinearLR` cannot start from exactly 0, so a warmup from 0 starts at 1e-8 of the peak.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-SCHEDULES = ("cosine", "piecewise", "exponential", "constant")
+import torch
+from torch.optim import lr_scheduler
+
+from worker.trainer.config import SCHEDULES
+
 EXPONENTIAL_END_FRACTION = 0.01
+MIN_START_FACTOR = 1e-8
+
+__all__ = ["SCHEDULES", "build_scheduler", "schedule_values"]
 
 
-@dataclass(frozen=True)
-class LearningRateSchedule:
-    """`schedule(step)` is the learning rate for 0-based optimisation step `step`."""
-
-    name: str
-    peak: float
-    total_steps: int
-    steps_per_epoch: int
-    warmup_steps: int = 0
-    warmup_start_lr: float = 0.0
-    milestones: tuple[float, ...] = ()
-    gamma: float = 0.1
-    gamma_per_epoch: float = 1.0
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return self.warmup_start_lr + (self.peak - self.warmup_start_lr) * (
-                step / self.warmup_steps
-            )
-        decay_steps = max(self.total_steps - self.warmup_steps, 1)
-        progress = min((step - self.warmup_steps) / decay_steps, 1.0)
-        if self.name == "cosine":
-            return self.peak * 0.5 * (1.0 + math.cos(math.pi * progress))
-        if self.name == "piecewise":
-            passed = bisect.bisect_right(self.milestones, step / self.steps_per_epoch)
-            return self.peak * self.gamma**passed
-        if self.name == "exponential":
-            return self.peak * self.gamma_per_epoch ** ((step - self.warmup_steps) /
-                                                        self.steps_per_epoch)
-        return self.peak
-
-
-def build_schedule(
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
     name: str,
-    peak: float,
     epochs: int,
     steps_per_epoch: int,
     warmup_epochs: float = 0.0,
     warmup_start_lr: float = 0.0,
     params: Mapping[str, Any] | None = None,
-) -> LearningRateSchedule:
-    """A schedule for `epochs` epochs of `steps_per_epoch` steps (params validated upstream)."""
+) -> lr_scheduler.LRScheduler:
+    """torch's scheduler for `epochs` epochs of `steps_per_epoch` steps (params validated by
+    `TrialConfig`); call its ``step()`` after every optimizer step."""
     params = params or {}
+    peak = float(optimizer.param_groups[0]["lr"])
     warmup_steps = round(warmup_epochs * steps_per_epoch)
-    decay_epochs = max(epochs - warmup_steps / steps_per_epoch, 1.0 / steps_per_epoch)
-    milestones: Sequence[float] = params.get("milestones", (epochs / 2, epochs * 3 / 4))
-    gamma_per_epoch = params.get(
-        "gamma_per_epoch", EXPONENTIAL_END_FRACTION ** (1.0 / decay_epochs)
-    )
-    return LearningRateSchedule(
-        name=name,
-        peak=peak,
-        total_steps=epochs * steps_per_epoch,
-        steps_per_epoch=steps_per_epoch,
-        warmup_steps=warmup_steps,
-        warmup_start_lr=warmup_start_lr,
-        milestones=tuple(sorted(float(m) for m in milestones)),
-        gamma=float(params.get("gamma", 0.1)),
-        gamma_per_epoch=float(gamma_per_epoch),
-    )
+    decay_steps = max(epochs * steps_per_epoch - warmup_steps, 1)
+    main: lr_scheduler.LRScheduler
+    if name == "cosine":
+        main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=0.0)
+    elif name == "piecewise":
+        milestones: Sequence[float] = params.get("milestones", (epochs / 2, epochs * 3 / 4))
+        steps = sorted(max(1, round(m * steps_per_epoch) - warmup_steps) for m in milestones)
+        main = lr_scheduler.MultiStepLR(optimizer, milestones=steps,
+                                        gamma=float(params.get("gamma", 0.1)))
+    elif name == "exponential":
+        decay_epochs = decay_steps / steps_per_epoch
+        per_epoch = params.get("gamma_per_epoch", EXPONENTIAL_END_FRACTION ** (1 / decay_epochs))
+        main = lr_scheduler.ExponentialLR(optimizer, gamma=float(per_epoch) ** (
+            1 / steps_per_epoch))
+    elif name == "constant":
+        main = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    else:
+        raise ValueError(f"lr_schedule: unknown schedule {name!r}; allowed: "
+                         f"{', '.join(SCHEDULES)}")
+    if warmup_steps == 0:
+        return main
+    start = max(warmup_start_lr / peak, MIN_START_FACTOR) if peak > 0 else 1.0
+    warmup = lr_scheduler.LinearLR(optimizer, start_factor=min(start, 1.0), end_factor=1.0,
+                                   total_iters=warmup_steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _QuietSequentialLR(optimizer, [warmup, main], milestones=[warmup_steps])
+
+
+class _QuietSequentialLR(lr_scheduler.SequentialLR):
+    """`SequentialLR` restarts the next schedule with the deprecated ``step(0)`` and warns at
+    every milestone; that warning is about torch's own call, not ours."""
+
+    def step(self) -> None:  # type: ignore[override]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            super().step()
+
+
+def schedule_values(name: str, peak: float, epochs: int, steps_per_epoch: int,
+                    warmup_epochs: float = 0.0, warmup_start_lr: float = 0.0,
+                    params: Mapping[str, Any] | None = None,
+                    steps: int | None = None) -> list[float]:
+    """The learning rate of each of the first `steps` steps (default: all) of such a schedule,
+    as the optimizer sees them (for tests and plots)."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=peak)
+    scheduler = build_scheduler(optimizer, name, epochs, steps_per_epoch, warmup_epochs,
+                                warmup_start_lr, params)
+    values = []
+    for _ in range(epochs * steps_per_epoch if steps is None else steps):
+        values.append(float(optimizer.param_groups[0]["lr"]))
+        optimizer.step()
+        scheduler.step()
+    return values
