@@ -2,16 +2,16 @@
 #
 #   docker build -t hpadvisor .                                  # python:3.11-slim, CPU torch
 #   docker build -t hpadvisor:cuda \
-#     --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 \
-#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 .  # CUDA base and torch
+#     --build-arg BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04 \
+#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130 .  # CUDA base and torch
 #
-# TORCH_SPEC is the pin (the same one as the Makefile's); TORCH_INDEX_URL is where it comes
-# from: PyTorch's CPU-only index by default (PyPI's Linux wheel would bring several GB of CUDA
-# libraries); empty means PyPI. See docs/deploy.md.
+# TORCH_SPEC is the pin, torch and torchvision together (the same as the Makefile's);
+# TORCH_INDEX_URL is where they come from: PyTorch's CPU-only index by default (PyPI's Linux
+# wheels would bring several GB of CUDA libraries); empty means PyPI. See docs/deploy.md.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
-ARG TORCH_SPEC="torch==2.13.0"
+ARG TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
 ARG TORCH_INDEX_URL="https://download.pytorch.org/whl/cpu"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,10 +29,11 @@ RUN if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensure
     && python3 -m venv /opt/venv
 
 # torch first and on its own layer: it is most of the image and changes least often.
+# $TORCH_SPEC is unquoted on purpose: it names two packages.
 RUN if [ -n "$TORCH_INDEX_URL" ]; then \
-      pip install --index-url "$TORCH_INDEX_URL" "$TORCH_SPEC"; \
+      pip install --index-url "$TORCH_INDEX_URL" $TORCH_SPEC; \
     else \
-      pip install "$TORCH_SPEC"; \
+      pip install $TORCH_SPEC; \
     fi
 
 WORKDIR /src

@@ -78,7 +78,7 @@ def test_api_and_workers_share_one_postgresql_url() -> None:
 def test_dockerfile_is_non_root_with_healthcheck_entrypoint_and_torch_arguments() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", text, re.M)
-    assert re.search(r'^ARG TORCH_SPEC="torch==2\.13\.0"$', text, re.M)
+    assert re.search(r'^ARG TORCH_SPEC="torch==2\.14\.1 torchvision==0\.29\.1"$', text, re.M)
     assert re.search(r"^ARG TORCH_INDEX_URL=", text, re.M)
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users and users[-1] not in ("root", "0")
