@@ -24,10 +24,14 @@ OptimizerName = Literal["sgd", "adamw", "rmsprop", "lamb", "lars"]
 Pretraining = Literal["supervised-1k", "supervised-21k", "self-supervised"]
 PRETRAINING_ALIASES: dict[str, Pretraining] = {
     "supervised": "supervised-1k", "supervised_1k": "supervised-1k", "in1k": "supervised-1k",
-    "imagenet_1k": "supervised-1k", "supervised_21k": "supervised-21k",
-    "in21k": "supervised-21k", "imagenet_21k": "supervised-21k",
-    "self_supervised": "self-supervised", "ssl": "self-supervised",
-    "mae": "self-supervised", "beit": "self-supervised", "dino": "self-supervised",
+    "imagenet_1k": "supervised-1k", "imagenet": "supervised-1k", "1k": "supervised-1k",
+    "supervised_21k": "supervised-21k", "supervised_22k": "supervised-21k",
+    "in21k": "supervised-21k", "in22k": "supervised-21k", "imagenet_21k": "supervised-21k",
+    "imagenet_22k": "supervised-21k", "21k": "supervised-21k", "22k": "supervised-21k",
+    "jft": "supervised-21k", "jft_300m": "supervised-21k",
+    "self_supervised": "self-supervised", "ssl": "self-supervised", "mae": "self-supervised",
+    "beit": "self-supervised", "dino": "self-supervised", "simclr": "self-supervised",
+    "moco": "self-supervised", "byol": "self-supervised",
 }
 
 #: Spellings practitioners use for an optimizer, mapped to the family the advisor reasons about.
@@ -122,8 +126,9 @@ class TrainingSpec(_Input):
     pretraining: Pretraining | None = Field(
         default=None, description="What the pretrained weights learnt from: supervised-1k "
         "(ImageNet-1k labels), supervised-21k (ImageNet-21k or larger labelled sets) or "
-        "self-supervised (MAE, BEiT, DINO, SimCLR). Implies pretrained; with pretrained and no "
-        "kind, supervised-1k is assumed."
+        "self-supervised (MAE, BEiT, DINO, SimCLR); aliases such as 'in21k', 'in22k', 'jft' "
+        "and 'mae' are accepted. Implies pretrained; with pretrained and no kind, "
+        "supervised-1k is assumed."
     )
 
     @model_validator(mode="before")
