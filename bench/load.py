@@ -2,7 +2,7 @@
 
 Servers (started here, loopback, access log off): `hpadvisor serve --workers N` on a SQLite
 file holding a few jobs, and the bare FastAPI endpoint of bench/api.py (a constant dict) run
-the same way (`api.commands.service.run_processes`), each with 1 and 2 processes. The load
+the same way (`api.cli.serve.run_processes`), each with 1 and 2 processes. The load
 comes from a second process (spawn): `--connections` threads, each with its own keep-alive
 client, send a mix in turn - `POST /v1/recommendations` (one repeated profile, served from the
 recommendation cache), `GET /v1/jobs/{id}`, `GET /v1/jobs?limit=20` - or, against the bare
@@ -64,7 +64,7 @@ app = module.bare_app()
 def start(kind: str, processes: int, database_url: str, directory: Path) -> tuple[
         subprocess.Popen[bytes], str]:
     """`hpadvisor serve --workers N` for the real app; the bare app through the same
-    multi-process path (`api.commands.service.run_processes`)."""
+    multi-process path (`api.cli.serve.run_processes`)."""
     port = BENCH_API.free_port()
     env = {**os.environ, "HPADVISOR_WARM_TRAINER": "0", "HPADVISOR_API_KEYS": ""}
     if kind == "bare":
@@ -83,7 +83,7 @@ def start(kind: str, processes: int, database_url: str, directory: Path) -> tupl
 def serve_bare(port: int, processes: int, directory: str) -> None:
     import uvicorn
 
-    from api.commands.service import run_processes
+    from api.cli.serve import run_processes
 
     options = {"host": "127.0.0.1", "port": port, "log_level": "warning", "access_log": False}
     if processes == 1:

@@ -3,7 +3,7 @@
 Injects: keep-alive requests one after another on one connection to a two-process server.
 Must hold: every answer is right, and the median round trip stays far below the ~40 ms that
 Nagle's algorithm plus the client's delayed ACK add to each response when uvicorn's shared
-socket loses TCP_NODELAY (uvicorn issue 3149; `api.commands.service.run_processes`)."""
+socket loses TCP_NODELAY (uvicorn issue 3149; `api.cli.serve.run_processes`)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from api.commands.service import _client_arguments, _http, request
+from api.cli.client import client_arguments, http, request
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,8 +18,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--delete", type=int, metavar="ID", help="delete the record ID "
                         "(needs the API key when the service has keys)")
     parser.add_argument("--json", action="store_true", help="print the service's JSON")
-    _client_arguments(parser)
-    parser.set_defaults(handler=_http(run_evidence))
+    client_arguments(parser)
+    parser.set_defaults(handler=http(run_evidence))
 
 
 def _ratios(record: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""`hpadvisor recommend` and `hpadvisor diagnose`: the advisor from the command line, in
-process (no server needed)."""
+"""`hpadvisor recommend`, `diagnose` and `rules`: the advisor from the command line, in process
+(no server needed; `recommend --url` asks the service instead)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from advisor import AdvisorInputError, diagnose, recommend
 from advisor.schemas import Curves, Diagnosis, Recommendation
+from api.cli.client import Unreachable, request
+from api.cli.profile import add_profile_arguments, profile_from_args
 from api.errors import UsageError
 
 CSV_COLUMNS = {
@@ -50,38 +52,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rules.set_defaults(handler=run_rules)
 
 
-def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training-profile flags shared by `recommend` and `submit`."""
-    parser.add_argument("--model", help="model name, e.g. resnet50, MobileNetV2_x0_25, vit_b_16")
-    parser.add_argument("--params-m", type=float, help="model size in millions of parameters")
-    parser.add_argument("--family", help="model family, when the name is not in the catalog")
-    parser.add_argument("--batch-size", type=int, default=256, help="total batch size")
-    parser.add_argument("--num-gpus", type=int, default=1)
-    parser.add_argument("--epochs", type=int, help="training budget (default: the advisor's)")
-    parser.add_argument("--num-images", type=int, help="training images (default: ImageNet)")
-    parser.add_argument("--num-classes", type=int, help="classes (default: 1000)")
-    parser.add_argument("--image-size", type=int, help="input resolution (default: 224)")
-    parser.add_argument("--no-flip", action="store_true",
-                        help="mirroring an image changes its label")
-    parser.add_argument("--pretrained", action="store_true", help="fine-tune from weights")
-    parser.add_argument("--goal", default="accuracy", help="accuracy or fast_convergence")
-    parser.add_argument("--optimizer", help="impose sgd, adamw, rmsprop, lamb or lars")
-    parser.add_argument("--augmentation", help="none, standard or strong")
-
-
-def profile_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    dataset = {key: value for key, value in (
-        ("num_train_images", args.num_images), ("num_classes", args.num_classes),
-        ("image_size", args.image_size)) if value is not None}
-    if args.no_flip:
-        dataset["horizontal_flip_ok"] = False
-    training = {"batch_size": args.batch_size, "num_gpus": args.num_gpus, "epochs": args.epochs,
-                "pretrained": args.pretrained, "goal": args.goal, "optimizer": args.optimizer,
-                "augmentation": args.augmentation}
-    model = {"name": args.model, "params_millions": args.params_m, "family": args.family}
-    return {"model": model, "dataset": dataset, "training": training}
-
-
 def describe_validation_error(error: ValidationError) -> str:
     """One line per problem: the field's dotted path and what is allowed."""
     lines = []
@@ -113,8 +83,6 @@ def run_recommend(args: argparse.Namespace) -> int:
 
 
 def _recommend_from_service(args: argparse.Namespace) -> int:
-    from api.commands.service import Unreachable, request
-
     body = {**profile_from_args(args), "use_evidence": not args.no_evidence}
     try:
         answer = request(args, "POST", "/v1/recommendations", json=body)

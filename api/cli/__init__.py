@@ -1,4 +1,7 @@
-"""The `hpadvisor` command line: one sub-command module per area, each with a `register`.
+"""The `hpadvisor` command line: the parser and `main`; one module per command group.
+
+Each module of this package exposes `register(subparsers)`; a sub-command sets `handler` (a
+function of the parsed arguments returning the exit status). `python -m api.cli` runs `main`.
 
 Bad input exits with status 2 and a message naming the field and what is allowed; no traceback.
 """
@@ -10,10 +13,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from api.commands import COMMAND_MODULES
+from api.cli import advice, evidence, jobs, serve, worker
 from api.errors import UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
+
+#: In the order `hpadvisor --help` lists them.
+COMMAND_MODULES = (advice, serve, jobs, worker, evidence)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +48,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # interpreter from complaining while it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

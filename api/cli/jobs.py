@@ -1,0 +1,196 @@
+"""`hpadvisor submit` and `hpadvisor jobs`: tuning jobs over the HTTP API (see `client`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from api.cli.client import client_arguments, http, request
+from api.cli.profile import add_profile_arguments
+from api.errors import UsageError
+
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+DATASET_FLAGS = ("num_images", "num_classes", "image_size")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    submit = subparsers.add_parser("submit", help="submit a tuning job to the service")
+    add_profile_arguments(submit)
+    _submit_arguments(submit)
+    client_arguments(submit)
+    submit.set_defaults(handler=http(run_submit))
+
+    jobs = subparsers.add_parser("jobs", help="list jobs, or show one with its progress")
+    jobs.add_argument("id", nargs="?", type=int, help="a job id: show that job")
+    jobs.add_argument("--watch", action="store_true", help="poll until the job finishes")
+    jobs.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    jobs.add_argument("--state", choices=("queued", "running", "succeeded", "failed",
+                                          "cancelled"))
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--json", action="store_true", help="print the service's JSON")
+    client_arguments(jobs)
+    jobs.set_defaults(handler=http(run_jobs))
+
+
+def _submit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="a registered data set, e.g. digits")
+    parser.add_argument("--objective", default="image-classification")
+    parser.add_argument("--trials", type=int, default=20, help="trial budget (1..10000)")
+    parser.add_argument("--timeout", type=float, help="seconds before the job stops")
+    parser.add_argument("--sampler", default="tpe", help="tpe, random, gp, cmaes or qmc")
+    parser.add_argument("--pruner", default="median",
+                        help="median, hyperband, successive_halving or none")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--tune", help="comma-separated keys to search, e.g. "
+                        "learning_rate,weight_decay")
+    parser.add_argument("--json", action="store_true", help="print the created job as JSON")
+
+
+# --- submit ------------------------------------------------------------------------------------
+
+def job_body(args: argparse.Namespace) -> dict[str, Any]:
+    for flag in DATASET_FLAGS:
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--{flag.replace('_', '-')}: a job's data set carries its own "
+                             "profile; name it with --dataset")
+    if args.no_flip:
+        raise UsageError("--no-flip: a job's data set says whether flips are allowed")
+    if not args.model and args.params_m is None:
+        raise UsageError("--model: name the model to train (GET /v1/models, or the trial "
+                         "runner's resnet20, small_cnn, ...)")
+    training = {"batch_size": args.batch_size, "num_gpus": args.num_gpus, "epochs": args.epochs,
+                "pretrained": args.pretrained, "goal": args.goal, "optimizer": args.optimizer,
+                "augmentation": args.augmentation}
+    model = {"name": args.model, "params_millions": args.params_m, "family": args.family}
+    tune = [key.strip() for key in args.tune.split(",") if key.strip()] if args.tune else None
+    return {"objective": args.objective, "dataset": args.dataset,
+            "model": {k: v for k, v in model.items() if v is not None},
+            "training": {k: v for k, v in training.items() if v is not None},
+            "n_trials": args.trials, "timeout_s": args.timeout, "sampler": args.sampler,
+            "pruner": args.pruner, "seed": args.seed, "tune": tune}
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    job = request(args, "POST", "/v1/jobs", json=job_body(args))
+    if args.json:
+        print(json.dumps(job, indent=2))
+    else:
+        print(job["id"])
+    return 0
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+def _best(job: dict[str, Any]) -> str:
+    best = job.get("best")
+    if best:
+        return f"best {best['value']:.4g} (trial {best['number']})"
+    progress = job.get("progress") or {}
+    value = progress.get("best_value")
+    return f"best {value:.4g}" if isinstance(value, int | float) else "best -"
+
+
+def progress_line(job: dict[str, Any]) -> str:
+    """`job 3  running    trial 5/20 (4 done)  epoch 7/15  best 0.9812 (trial 3)`."""
+    progress = job.get("progress") or {}
+    done = job.get("trials_done", progress.get("trials_done", progress.get("trial", 0)))
+    parts = [f"job {job['id']}", f"{job['state']:<9}", f"trial {done}/{job['n_trials']}"]
+    if job["state"] == "running" and isinstance(progress.get("trial"), int):
+        parts[-1] = f"trial {progress['trial']}/{job['n_trials']} ({done} done)"
+    if job["state"] == "running" and progress.get("epoch") is not None:
+        epochs = progress.get("epochs")
+        parts.append(f"epoch {progress['epoch']}" + (f"/{epochs}" if epochs else ""))
+    parts.append(_best(job))
+    if job.get("error"):
+        parts.append(f"error: {job['error']}")
+    return "  ".join(parts)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return "  ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                     for key, value in params.items())
+
+
+def job_report(job: dict[str, Any]) -> str:
+    """The finished job's outcome: best trial, the advisor's rank, the best trial's diagnosis."""
+    result = job.get("result") or {}
+    lines = []
+    best = result.get("best")
+    if best:
+        lines.append(f"best trial {best['trial_number']}: {best['value']:.4f}  "
+                     f"{_params(best.get('params') or {})}")
+    advisor = result.get("advisor") or {}
+    if advisor.get("rank") is not None:
+        lines.append(f"advisor's configuration (trial {advisor['trial_number']}): "
+                     f"{advisor['value']:.4f}, rank {advisor['rank']} of "
+                     f"{result['counts']['complete']} ({advisor['percentile']:g}th percentile)")
+    elif advisor:
+        lines.append(f"advisor's configuration (trial {advisor['trial_number']}): "
+                     f"{advisor['state']}")
+    diagnosis = result.get("diagnosis")
+    if diagnosis:
+        lines.append(f"diagnosis of the best trial: {diagnosis['state']} - "
+                     f"{diagnosis['summary']}")
+        lines += [f"  - {change['action']}" for change in diagnosis["changes"]]
+    return "\n".join(lines)
+
+
+def _show_list(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit}
+    if args.state:
+        params["state"] = args.state
+    page = request(args, "GET", "/v1/jobs", params=params)
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    if not page["items"]:
+        print("no jobs" + (f" in state {args.state}" if args.state else ""))
+    for job in page["items"]:
+        print(f"{progress_line(job)}  {job['model']} on {job['dataset']}")
+    if page["total"] > len(page["items"]):
+        print(f"({len(page['items'])} of {page['total']}; --limit for more)")
+    return 0
+
+
+def _watch(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
+    tty = sys.stdout.isatty()
+    last = ""
+    while True:
+        line = progress_line(job)
+        if line != last:
+            print(("\r\033[K" if tty else "") + line, end="" if tty else "\n", flush=True)
+            last = line
+        if job["state"] in FINAL_STATES:
+            if tty:
+                print()
+            return job
+        time.sleep(max(0.1, args.interval))
+        job = request(args, "GET", f"/v1/jobs/{args.id}")
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    if args.id is None:
+        if args.watch:
+            raise UsageError("--watch: give the id of the job to watch")
+        return _show_list(args)
+    job = request(args, "GET", f"/v1/jobs/{args.id}")
+    if args.watch:
+        job = _watch(args, job) if not args.json else _poll(args, job)
+    if args.json:
+        print(json.dumps(job, indent=2))
+        return 0
+    if not args.watch:
+        print(progress_line(job))
+    if job["state"] in FINAL_STATES and job.get("result"):
+        print(job_report(job))
+    return 0
+
+
+def _poll(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
+    while job["state"] not in FINAL_STATES:
+        time.sleep(max(0.1, args.interval))
+        job = request(args, "GET", f"/v1/jobs/{args.id}")
+    return job
