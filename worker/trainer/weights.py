@@ -176,13 +176,15 @@ def available_weights() -> dict[str, WeightsFile]:
 
 @functools.cache
 def _cached_weights() -> dict[str, WeightsFile]:
-    import timm
-    import torchvision
-
     found: dict[str, WeightsFile] = {}
     hub = torch_hub_checkpoints()
     files = {f.name for f in hub.iterdir()} if hub.is_dir() else set()
     repos = _hf_repos()
+    if not (files or repos):
+        return found  # empty caches: no need to import torchvision and timm (~3 s) at start
+    import timm
+    import torchvision
+
     if files:
         for name in torchvision.models.list_models(module=torchvision.models):
             if (file := _torchvision_cached(name)) is not None:
