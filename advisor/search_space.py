@@ -6,8 +6,8 @@ set the value may be off (the published recipes of one ImageNet lineage agree wi
 so 3x; small-data and fine-tuning lineages scatter more, 4-5x; a model known only by its size
 gets more room). Each similar finished study narrows it. The upper end never passes the rate
 known to diverge with the optimizer (an SGD rate of 30 is not a search region; at batch 256
-resnet20 on digits trained to 22% at 1.0 against 98% at 0.15). Every dimension says why it is
-where it is in `reason`.
+resnet20 on digits trained to 22% at 1.0 against 98% at 0.15, so SGD stops at 0.8 up to batch
+1024). Every dimension says why it is where it is in `reason`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from advisor.schemas import RecommendationRequest, SearchDimension
 #: grows linearly with the batch beyond that batch, as the rates of large-batch recipes do
 #: (Goyal et al.: SGD 3.2 at 8k with warmup; LARS 29 at 32k; EfficientNet RMSProp 0.256 at 4k).
 CEILINGS: dict[str, tuple[float, int]] = {
-    "sgd": (1.0, 1024),
+    "sgd": (0.8, 1024),
     "lars": (32.0, 32768),
     "rmsprop": (0.5, 4096),
     "adamw": (1e-2, 4096),

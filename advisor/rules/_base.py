@@ -7,7 +7,6 @@ it `applies`, what it `decides` (each value with its reason in the user's number
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -108,8 +107,9 @@ class Context:
 
     @property
     def steps_per_epoch(self) -> int:
-        """Optimizer steps in one pass over the data (the last, partial batch counts)."""
-        return max(1, math.ceil(self.num_images / self.batch_size))
+        """Optimizer steps in one pass over the data: full batches, as the trial runner takes
+        them (a last, partial batch is dropped)."""
+        return max(1, self.num_images // self.batch_size)
 
     @property
     def total_steps(self) -> int:

@@ -39,7 +39,7 @@ class NumericCalibration(Rule):
         "of their best values to the advice, and only when the studies agree."
     )
     sources = (src.LEARNING_RATE, src.WEIGHT_DECAY)
-    example = ({**_REQUEST, "evidence": [_EVIDENCE]}, {"learning_rate": 0.215})
+    example = ({**_REQUEST, "evidence": [_EVIDENCE]}, {"learning_rate": 0.315})
 
     def applies(self, ctx: Context) -> bool:
         return bool(ctx.evidence)

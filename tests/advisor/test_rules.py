@@ -311,10 +311,10 @@ def test_short_tuning_runs_decay_by_cosine_not_steps():
 def test_small_data_from_scratch_follows_the_cifar_lineage():
     digits = {"model": {"name": "resnet20", "params_millions": 0.27},
               "dataset": {"num_train_images": 1437, "num_classes": 10, "image_size": 32}}
-    rec = recommend({**digits, "training": {"batch_size": 128}})
+    rec = recommend({**digits, "training": {"batch_size": 128, "epochs": 200}})
     assert rec.hyperparameters["learning_rate"] == pytest.approx(0.1)
     assert "lr.small_data_from_scratch" in rec.explanation("learning_rate").rules
-    huge_batch = recommend({**digits, "training": {"batch_size": 1024}})
+    huge_batch = recommend({**digits, "training": {"batch_size": 1024, "epochs": 1000}})
     assert huge_batch.hyperparameters["learning_rate"] == pytest.approx(0.283)
     imagenet = recommend({"model": {"name": "resnet50"}})
     assert "lr.small_data_from_scratch" not in imagenet.explanation("learning_rate").rules
