@@ -5,7 +5,6 @@ Run it with `hpadvisor serve`, or ``uvicorn api.app:app_from_env --factory``.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,8 +14,8 @@ from fastapi import FastAPI
 from api import handlers, logs, metrics
 from api.routes import ROUTERS, dashboard
 from api.security import BodySizeLimit
-from api.settings import Settings
 from worker import registry
+from worker.settings import Settings
 from worker.store import make_engine, make_sessionmaker
 from worker.studies import cached, make_storage
 
@@ -60,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """Factory for uvicorn: ``uvicorn api.app:app_from_env --factory`` (also what each process
     of ``hpadvisor serve --workers N`` runs; ``HPADVISOR_LOG_JSON=1`` gives JSON logs)."""
-    if os.environ.get("HPADVISOR_LOG_JSON", "") not in ("", "0", "false", "no"):
+    settings = Settings.from_env()
+    if settings.log_json:
         logs.setup(json_lines=True)
-    return create_app(Settings.from_env())
+    return create_app(settings)

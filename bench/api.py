@@ -65,7 +65,7 @@ def serve(kind: str, port: int, database_url: str) -> None:
         app = bare_app()
     else:
         from api.app import create_app
-        from api.settings import Settings
+        from worker.settings import Settings
         from worker.store import upgrade
 
         upgrade(database_url)

@@ -44,7 +44,8 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 from worker import objectives
-from worker.loop import GRACE_S, HEARTBEAT_S, Worker, WorkerOptions
+from worker.loop import Worker, WorkerOptions
+from worker.settings import Settings
 from worker.store import make_engine, make_sessionmaker, session_scope, upgrade
 from worker.store.db import engine_kwargs
 from worker.store.models import Job
@@ -115,8 +116,9 @@ def prefill(study: optuna.Study, n: int) -> None:
 
 
 def storage_for(url: str) -> RDBStorage:
-    return RDBStorage(url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_S,
-                      grace_period=GRACE_S)
+    settings = Settings.from_env()
+    return RDBStorage(url, engine_kwargs=engine_kwargs(url),
+                      heartbeat_interval=settings.heartbeat_s, grace_period=settings.grace_s)
 
 
 def bare(url: str, trials: int, filled: int) -> float:

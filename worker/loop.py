@@ -49,6 +49,7 @@ from worker.search import (
     trial_config,
     tuned_dimensions,
 )
+from worker.settings import Settings
 from worker.store.db import make_engine, make_sessionmaker, redacted
 from worker.store.models import Job, utcnow
 from worker.studies import study_name_for
@@ -57,25 +58,18 @@ from worker.trial_storage import WorkerRDBStorage, make_worker_rdb_storage
 log = logging.getLogger("hpadvisor.worker")
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-HEARTBEAT_S = int(os.environ.get("HPADVISOR_HEARTBEAT_S", "10"))
-GRACE_S = int(os.environ.get("HPADVISOR_GRACE_S", str(3 * HEARTBEAT_S)))
 MAX_RETRIES = 3
 #: User attributes of a trial that went wrong outside its objective: the error, and how often
 #: its parameters have been re-queued because of such errors.
 ERROR_ATTR = "hpadvisor_error"
 REQUEUES_ATTR = "hpadvisor_requeues"
-#: Epoch progress is written to the job row at most this often (the last epoch always is):
-#: fast trials would otherwise spend more on bookkeeping than on training.
-PROGRESS_EVERY_S = float(os.environ.get("HPADVISOR_PROGRESS_S", "1.0"))
 ACTIVE = ("queued", "running")
 #: A lost connection (the database restarted, the network dropped): the worker waits and goes
-#: on, with a growing pause, this many times in a row at most; then it exits with the error.
-#: Pre-ping on the pool reconnects; a trial cut by the loss is re-queued (see `run_one_trial`),
-#: or, when its result could not be written, failed by the heartbeat check and retried.
-DB_RETRIES = int(os.environ.get("HPADVISOR_DB_RETRIES", "10"))
+#: on, with a growing pause, `Settings.db_retries` times in a row at most; then it exits with
+#: the error. Pre-ping on the pool reconnects; a trial cut by the loss is re-queued (see
+#: `run_one_trial`), or, when its result could not be written, failed by the heartbeat check
+#: and retried.
 DB_ERRORS = (OperationalError, StorageInternalError, grpc.RpcError)
-#: How long a worker on `--storage grpc://...` waits for the proxy to answer at start.
-PROXY_WAIT_S = float(os.environ.get("HPADVISOR_PROXY_WAIT_S", "30"))
 
 
 class JobStopped(Exception):
@@ -99,21 +93,23 @@ class CountedRetry(RetryHeartbeatStaleTrialCallback):
                     job_id, trial.number, extra={"job_id": job_id, "trial": trial.number})
 
 
-def make_worker_storage(url: str,
-                        on_stale: CountedRetry) -> HeartbeatGrpcStorage | WorkerRDBStorage:
-    """Optuna's storage for a worker, with the heartbeat that re-runs a dead worker's trial:
-    the RDB storage on a database URL, or the gRPC proxy client on `grpc://host:port`."""
+def make_worker_storage(url: str, on_stale: CountedRetry,
+                        settings: Settings) -> HeartbeatGrpcStorage | WorkerRDBStorage:
+    """Optuna's storage for a worker, with the heartbeat that re-runs a dead worker's trial
+    (`settings.heartbeat_s`, `settings.grace_s`): the RDB storage on a database URL, or the
+    gRPC proxy client on `grpc://host:port` (waited for `settings.proxy_wait_s`)."""
     if is_grpc_url(url):
-        storage = HeartbeatGrpcStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+        storage = HeartbeatGrpcStorage(url, heartbeat_interval=settings.heartbeat_s,
+                                       grace_period=settings.grace_s,
                                        stale_trial_callback=on_stale)
         try:
-            storage.wait_server_ready(timeout=PROXY_WAIT_S)
+            storage.wait_server_ready(timeout=settings.proxy_wait_s)
         except ConnectionError:
             raise ConnectionError(f"no Optuna storage proxy answers at {url} "
-                                  f"(waited {PROXY_WAIT_S:.0f} s)") from None
+                                  f"(waited {settings.proxy_wait_s:.0f} s)") from None
         return storage
-    return make_worker_rdb_storage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                   on_stale=on_stale)
+    return make_worker_rdb_storage(url, heartbeat_interval=settings.heartbeat_s,
+                                   grace_period=settings.grace_s, on_stale=on_stale)
 
 
 @dataclass
@@ -128,13 +124,17 @@ class Worker:
     """One worker process on one database URL."""
 
     def __init__(self, url: str, options: WorkerOptions | None = None,
-                 storage_url: str | None = None) -> None:
+                 storage_url: str | None = None, settings: Settings | None = None) -> None:
         """`url`: the database of our job table (and of Optuna's, unless `storage_url` names
-        Optuna's gRPC storage proxy, `grpc://host:port`, in front of it)."""
+        Optuna's gRPC storage proxy, `grpc://host:port`, in front of it). `settings`: the
+        heartbeat, grace, progress, retry and proxy-wait settings (default: the environment's,
+        read now)."""
         self.url = url
         self.options = options or WorkerOptions()
+        self.settings = settings if settings is not None else Settings.from_env()
         self.sessions = make_sessionmaker(make_engine(url))
-        self.storage = make_worker_storage(storage_url or url, CountedRetry(self.sessions))
+        self.storage = make_worker_storage(storage_url or url, CountedRetry(self.sessions),
+                                           self.settings)
         self.storage.on_trial_started = self.claim_became_trial
         #: The trial the running claim paid for, once the storage has made it RUNNING.
         self.current_trial_id: int | None = None
@@ -166,11 +166,11 @@ class Worker:
             except Exception as error:
                 failures += 1
                 cause = database_error(error)
-                if failures > DB_RETRIES or cause is None:
+                if failures > self.settings.db_retries or cause is None:
                     raise
                 pause = min(30.0, 0.5 * 2 ** (failures - 1))
                 log.warning("database unavailable (%s); retrying in %.1f s (%d/%d)",
-                            _first_line(cause), pause, failures, DB_RETRIES,
+                            _first_line(cause), pause, failures, self.settings.db_retries,
                             extra={"retry": failures})
                 time.sleep(pause)
             else:
@@ -257,7 +257,7 @@ class Worker:
         if started >= job.trials_claimed:
             return True
         quiet = (job.heartbeat_at is None or
-                 (datetime.now(UTC) - job.heartbeat_at).total_seconds() > GRACE_S)
+                 (datetime.now(UTC) - job.heartbeat_at).total_seconds() > self.settings.grace_s)
         if quiet:
             log.warning("job %d: %d claims never became trials; finishing without them",
                         job_id, job.trials_claimed - started, extra={"job_id": job_id})
@@ -405,7 +405,9 @@ class Worker:
                          "-" if best is None else f"{best:.4f}",
                          extra={"job_id": job.id, "trial": trial.number, "epoch": epoch,
                                 "value": value})
-                if time.monotonic() - last_write < PROGRESS_EVERY_S and epoch < total:
+                # Epoch progress at most every `progress_s` (the last epoch always): fast
+                # trials would otherwise spend more on bookkeeping than on training.
+                if time.monotonic() - last_write < self.settings.progress_s and epoch < total:
                     return
                 last_write = time.monotonic()
                 state = self.write_progress(job.id, progress)

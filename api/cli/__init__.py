@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from api.cli import advice, evidence, jobs, serve, worker
 from api.errors import UsageError
+from worker.settings import Settings
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -22,7 +23,10 @@ __all__ = ["UsageError", "build_parser", "main"]
 COMMAND_MODULES = (advice, serve, jobs, worker, evidence)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+    """The parser; flags default to `settings` (read from the environment when not given),
+    which every handler also finds as ``args.settings``."""
+    settings = settings if settings is not None else Settings.from_env()
     parser = argparse.ArgumentParser(
         prog="hpadvisor",
         description="Explained hyperparameters for image classifiers, and tuning jobs that "
@@ -30,12 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
-        module.register(subparsers)
+        module.register(subparsers, settings)
+    parser.set_defaults(settings=settings)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"hpadvisor: error: {error}", file=sys.stderr)
+        return 2
+    parser = build_parser(settings)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -7,7 +7,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -20,6 +19,7 @@ from advisor.schemas import Curves, Diagnosis, Recommendation
 from api.cli.client import Unreachable, request
 from api.cli.profile import add_profile_arguments, profile_from_args
 from api.errors import UsageError
+from worker.settings import Settings
 
 CSV_COLUMNS = {
     "train_accuracy": ("train_accuracy", "train_acc", "train_acc1", "train_top1"),
@@ -29,13 +29,14 @@ CSV_COLUMNS = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             settings: Settings) -> None:
     rec = subparsers.add_parser("recommend", help="explained hyperparameters for a profile")
     add_profile_arguments(rec)
     rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
     rec.add_argument("--url", help="ask the service at URL instead of the advisor in this "
                      "process: its answer is calibrated by the evidence of finished studies")
-    rec.add_argument("--api-key", default=os.environ.get("HPADVISOR_API_KEY"),
+    rec.add_argument("--api-key", default=settings.api_key,
                      help="API key for --url (default: $HPADVISOR_API_KEY)")
     rec.add_argument("--no-evidence", action="store_true",
                      help="with --url: the rules alone, without calibration by evidence")

@@ -8,15 +8,16 @@ line, through `http`); a request the service refuses (4xx) raises `UsageError` (
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 import httpx
 
 from api.errors import UsageError
+from worker.settings import DEFAULT_URL, Settings
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+__all__ = ["DEFAULT_URL", "Unreachable", "client_arguments", "http", "request"]
+
 #: The service's field names as this command line spells them, for its error messages.
 FLAGS = {
     "objective": "--objective", "dataset": "--dataset", "n_trials": "--trials",
@@ -33,10 +34,10 @@ class Unreachable(Exception):
     """The service did not answer (or answered 5xx): exit status 1."""
 
 
-def client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("HPADVISOR_URL", DEFAULT_URL),
+def client_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    parser.add_argument("--url", default=settings.url,
                         help="the service (default: $HPADVISOR_URL or %(default)s)")
-    parser.add_argument("--api-key", default=os.environ.get("HPADVISOR_API_KEY"),
+    parser.add_argument("--api-key", default=settings.api_key,
                         help="API key (default: $HPADVISOR_API_KEY)")
 
 

@@ -8,9 +8,11 @@ import math
 from typing import Any
 
 from api.cli.client import client_arguments, http, request
+from worker.settings import Settings
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             settings: Settings) -> None:
     parser = subparsers.add_parser("evidence", help="list evidence from finished studies, or "
                                    "delete a record")
     parser.add_argument("--family", help="only this model family, e.g. resnet")
@@ -18,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--delete", type=int, metavar="ID", help="delete the record ID "
                         "(needs the API key when the service has keys)")
     parser.add_argument("--json", action="store_true", help="print the service's JSON")
-    client_arguments(parser)
+    client_arguments(parser, settings)
     parser.set_defaults(handler=http(run_evidence))
 
 

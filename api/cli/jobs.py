@@ -11,16 +11,18 @@ from typing import Any
 from api.cli.client import client_arguments, http, request
 from api.cli.profile import add_profile_arguments
 from api.errors import UsageError
+from worker.settings import Settings
 
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 DATASET_FLAGS = ("num_images", "num_classes", "image_size")
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             settings: Settings) -> None:
     submit = subparsers.add_parser("submit", help="submit a tuning job to the service")
     add_profile_arguments(submit)
     _submit_arguments(submit)
-    client_arguments(submit)
+    client_arguments(submit, settings)
     submit.set_defaults(handler=http(run_submit))
 
     jobs = subparsers.add_parser("jobs", help="list jobs, or show one with its progress")
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                           "cancelled"))
     jobs.add_argument("--limit", type=int, default=50)
     jobs.add_argument("--json", action="store_true", help="print the service's JSON")
-    client_arguments(jobs)
+    client_arguments(jobs, settings)
     jobs.set_defaults(handler=http(run_jobs))
 
 

@@ -11,10 +11,12 @@ import sys
 from typing import Any
 
 from api.errors import UsageError
+from worker.settings import Settings
 
 # --- registration ------------------------------------------------------------------------------
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             settings: Settings) -> None:
     serve = subparsers.add_parser("serve", help="run the HTTP API (migrates the database first)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="uvicorn worker processes (default 1)")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                        help="log every request (default: on)")
-    serve.add_argument("--log-json", action="store_true", default=_env_flag("HPADVISOR_LOG_JSON"),
+    serve.add_argument("--log-json", action="store_true", default=settings.log_json,
                        help="log one JSON object per line (time, level, logger, message, ...; "
                        "default: $HPADVISOR_LOG_JSON)")
     _database_argument(serve)
@@ -35,10 +37,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upgrade.set_defaults(handler=run_db_upgrade)
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false", "no")
-
-
 def _database_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: "
                         "$HPADVISOR_DATABASE_URL or sqlite:///./hpadvisor.db)")
@@ -47,9 +45,7 @@ def _database_argument(parser: argparse.ArgumentParser) -> None:
 # --- serve, db upgrade -------------------------------------------------------------------------
 
 def _database_url(args: argparse.Namespace) -> str:
-    from api.settings import Settings
-
-    return str(args.database_url or Settings.from_env().database_url)
+    return str(args.database_url or args.settings.database_url)
 
 
 def _migrate(url: str) -> None:
@@ -77,13 +73,10 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import dataclasses
-
     import uvicorn
 
     from api import logs
     from api.app import create_app
-    from api.settings import Settings
 
     if args.workers < 1:
         raise UsageError("--workers: must be at least 1")
@@ -91,17 +84,14 @@ def run_serve(args: argparse.Namespace) -> int:
         logs.setup(json_lines=True)
     url = _database_url(args)
     _migrate(url)
-    try:
-        settings = dataclasses.replace(Settings.from_env(), database_url=url)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    settings = args.settings.model_copy(update={"database_url": url, "log_json": args.log_json})
     log_config = logs.UVICORN_LOG_CONFIG if args.log_json else uvicorn.config.LOGGING_CONFIG
     options = {"host": args.host, "port": args.port, "log_config": log_config,
                "access_log": args.access_log}
     if args.workers == 1:
         uvicorn.run(create_app(settings), **options)
         return 0
-    # Several processes need an import string; each builds its app from the environment.
+    # Several processes need an import string; each reads its settings from the environment.
     os.environ["HPADVISOR_DATABASE_URL"] = url
     if args.log_json:
         os.environ["HPADVISOR_LOG_JSON"] = "1"

@@ -12,15 +12,16 @@ import sys
 from types import FrameType
 
 from api.errors import UsageError
-from api.settings import Settings
+from worker.settings import Settings
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             settings: Settings) -> None:
     worker = subparsers.add_parser("worker", help="run trials of queued tuning jobs")
     worker.add_argument("--database-url", help="SQLAlchemy URL shared with the API "
                         "(default: HPADVISOR_DATABASE_URL or sqlite:///./hpadvisor.db)")
     worker.add_argument("--storage", metavar="grpc://HOST:PORT",
-                        default=os.environ.get("HPADVISOR_STORAGE"),
+                        default=settings.storage,
                         help="reach Optuna's storage through `hpadvisor storage-proxy` at this "
                         "address instead of the database (default: $HPADVISOR_STORAGE); the job "
                         "table is still read on --database-url")
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     worker.add_argument("--once", action="store_true",
                         help="exit when no job has work left instead of waiting for more")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between job polls")
-    _add_log_json(worker)
+    _add_log_json(worker, settings)
     worker.set_defaults(handler=run_worker)
 
     proxy = subparsers.add_parser(
@@ -43,14 +44,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     proxy.add_argument("--port", type=int, default=13000, help="port (default 13000)")
     proxy.add_argument("--threads", type=int, default=16,
                        help="threads serving requests (default 16)")
-    _add_log_json(proxy)
+    _add_log_json(proxy, settings)
     proxy.set_defaults(handler=run_storage_proxy)
 
 
-def _add_log_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-json", action="store_true",
-                        default=os.environ.get("HPADVISOR_LOG_JSON", "") not in
-                        ("", "0", "false", "no"),
+def _add_log_json(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    parser.add_argument("--log-json", action="store_true", default=settings.log_json,
                         help="log one JSON object per line (time, level, logger, message, "
                         "job_id, trial, ...; default: $HPADVISOR_LOG_JSON)")
 
@@ -68,7 +67,7 @@ def _setup_logging(json_lines: bool) -> None:
 
 def run_worker(args: argparse.Namespace) -> int:
     _setup_logging(args.log_json)
-    url = args.database_url or Settings.from_env().database_url
+    url = args.database_url or args.settings.database_url
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads: must be at least 1")
     if args.storage:
@@ -102,7 +101,7 @@ def run_worker(args: argparse.Namespace) -> int:
     options = WorkerOptions(device=args.device, threads=args.threads, poll_s=args.poll,
                             name=f"{os.uname().nodename}:{os.getpid()}")
     try:
-        worker = Worker(url, options, storage_url=args.storage)
+        worker = Worker(url, options, storage_url=args.storage, settings=args.settings)
     except ConnectionError as error:
         raise UsageError(f"--storage: {error}") from None
 
@@ -139,7 +138,7 @@ def run_storage_proxy(args: argparse.Namespace) -> int:
     from worker.proxy import serve
     from worker.store import upgrade
 
-    url = args.database_url or Settings.from_env().database_url
+    url = args.database_url or args.settings.database_url
     upgrade(url)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(url, args.host, args.port, args.threads)

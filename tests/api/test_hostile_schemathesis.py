@@ -27,8 +27,8 @@ import pytest
 
 from advisor.schemas import EvidenceProfile, EvidenceRecord
 from api.app import create_app
-from api.settings import Settings
 from servers import API_KEY, LiveServer, fresh_database, run_server
+from worker.settings import Settings
 from worker.store import make_engine, make_sessionmaker
 from worker.store.evidence import Evidence
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
+from worker.settings import Settings
 from worker.store import upgrade
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")

@@ -1,4 +1,5 @@
-"""Settings from the environment, key comparison, and an open server when no keys are set."""
+"""Key comparison, and an open server when no keys are set (the settings themselves:
+tests/worker/test_environment_settings.py)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,11 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import pytest
 
 from api.app import create_app
 from api.security import key_matches
-from api.settings import DEFAULT_DATABASE_URL, Settings
+from worker.settings import Settings
 from worker.store import upgrade
-
-
-def test_settings_read_keys_url_and_body_limit_from_the_environment() -> None:
-    settings = Settings.from_env({"HPADVISOR_API_KEYS": " k1, ,k2 ",
-                                  "HPADVISOR_MAX_BODY_BYTES": "2048",
-                                  "HPADVISOR_DATABASE_URL": "postgresql+psycopg://u@h/db"})
-    assert settings.api_keys == ("k1", "k2") and settings.max_body_bytes == 2048
-    assert settings.database_url == "postgresql+psycopg://u@h/db"
-    assert Settings.from_env({}) == Settings(database_url=DEFAULT_DATABASE_URL)
-
-
-@pytest.mark.parametrize("raw", ["lots", "0", "-5"])
-def test_bad_body_limit_is_refused_naming_the_variable(raw: str) -> None:
-    with pytest.raises(ValueError, match="HPADVISOR_MAX_BODY_BYTES"):
-        Settings.from_env({"HPADVISOR_MAX_BODY_BYTES": raw})
 
 
 def test_keys_match_exactly() -> None:

@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 from api.app import create_app
 from api.dashboard import figures
 from api.dashboard.figures import PLOT_NAMES
-from api.settings import Settings
 from worker import trials as queries
+from worker.settings import Settings
 from worker.store import upgrade
 
 XSS = '<script>window.__xss = 1</script><img src="x" onerror="window.__xss = 2">'

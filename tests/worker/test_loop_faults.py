@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from worker import loop, objectives
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
+from worker.settings import Settings
 from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
 from worker.studies import create_job_study, make_storage, study_name_for
 
@@ -32,6 +33,12 @@ def instant(ctx: objectives.TrialContext) -> float:
     return value
 
 
+def worker_for(url: str, **settings: object) -> loop.Worker:
+    """A worker polling every 10 ms, whose lost claims would end the job after 2 s (grace)."""
+    return loop.Worker(url, loop.WorkerOptions(poll_s=0.01),
+                       settings=Settings(grace_s=2).model_copy(update=settings))
+
+
 def lost_connection() -> OperationalError:
     return OperationalError("UPDATE jobs ...", {}, Exception("server closed the connection"))
 
@@ -39,7 +46,6 @@ def lost_connection() -> OperationalError:
 @pytest.fixture
 def job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
     monkeypatch.setitem(objectives.registered_objectives(), "test-instant", instant)
-    monkeypatch.setattr(loop, "GRACE_S", 2)  # a lost claim would end the job after this
     monkeypatch.setattr(loop.time, "sleep", lambda _s: None)  # no back-off pauses
     url = f"sqlite:///{tmp_path / 'faults.db'}"
     upgrade(url)
@@ -70,7 +76,7 @@ def finished(url: str, job_id: int) -> tuple[list[optuna.trial.FrozenTrial], Job
 
 def test_a_claim_whose_trial_never_started_is_returned_once_the_database_is_back(job):
     url, job_id = job
-    worker = loop.Worker(url, loop.WorkerOptions(poll_s=0.01))
+    worker = worker_for(url)
     run_one_trial = worker.run_one_trial
     calls = 0
 
@@ -102,7 +108,7 @@ def test_a_seeding_cut_before_the_advisor_trial_was_enqueued_is_done_again(job, 
         enqueue(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(optuna.Study, "enqueue_trial", drops_the_first_time)
-    loop.Worker(url, loop.WorkerOptions(poll_s=0.01)).run(once=True)
+    worker_for(url).run(once=True)
 
     trials, row = finished(url, job_id)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * N_TRIALS
@@ -127,7 +133,7 @@ def test_an_error_telling_a_trial_fails_and_requeues_it_and_the_worker_goes_on(j
         return tell(*args, **kwargs)
 
     monkeypatch.setattr(optuna.study._optimize, "_tell_with_warning", fails_the_second_time)
-    loop.Worker(url, loop.WorkerOptions(poll_s=0.01)).run(once=True)
+    worker_for(url).run(once=True)
 
     trials, row = finished(url, job_id)
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -142,7 +148,7 @@ def test_an_error_telling_a_trial_fails_and_requeues_it_and_the_worker_goes_on(j
 
 def test_an_error_writing_progress_costs_no_trial_and_no_worker(job, monkeypatch, caplog):
     url, job_id = job
-    worker = loop.Worker(url, loop.WorkerOptions(poll_s=0.01))
+    worker = worker_for(url, progress_s=1e9)  # progress only after each trial
     write = worker.write_progress
     calls = 0
 
@@ -153,7 +159,6 @@ def test_an_error_writing_progress_costs_no_trial_and_no_worker(job, monkeypatch
             raise TypeError("Object of type ndarray is not JSON serializable")
         return write(job_id, progress)
 
-    monkeypatch.setattr(loop, "PROGRESS_EVERY_S", 1e9)  # progress only after each trial
     worker.write_progress = fails_once  # type: ignore[method-assign]
     worker.run(once=True)
 
@@ -165,7 +170,7 @@ def test_an_error_writing_progress_costs_no_trial_and_no_worker(job, monkeypatch
 
 def test_a_job_that_keeps_breaking_the_worker_is_failed_with_the_reason(job, monkeypatch):
     url, job_id = job
-    worker = loop.Worker(url, loop.WorkerOptions(poll_s=0.01))
+    worker = worker_for(url)
 
     def broken(_job_id: int) -> bool:
         raise KeyError("no study named hpadvisor-job-1")
@@ -203,7 +208,7 @@ def test_a_trial_cut_by_the_database_is_rerun_even_when_its_requeue_is_cut_too(j
         enqueue(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(optuna.Study, "enqueue_trial", drops_the_requeue)
-    loop.Worker(url, loop.WorkerOptions(poll_s=0.01)).run(once=True)
+    worker_for(url).run(once=True)
 
     trials, row = finished(url, job_id)
     assert [t.state for t in trials].count(TrialState.COMPLETE) == N_TRIALS
