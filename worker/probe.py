@@ -42,8 +42,12 @@ EXPLOSION = 4.0
 #: In the range test, a loss this many times its lowest is where the rate stops being stable
 #: (the test is short, so a milder rise than fastai's 4x already marks the cliff).
 RANGE_EXPLOSION = 1.5
-#: An advised rate this far below the best rate of the range test is too low to train.
+#: An advised rate this far below the best rate of the range test, where the loss has not
+#: moved (STILL x its first value), is too low to train.
 TOO_LOW = 100.0
+STILL = 0.98
+#: The loss at the advised rate this many times the lowest: it has turned up, past the cliff.
+TURNED_UP = 1.3
 #: Cross-entropy at initialisation is ln(classes) (< 12 for 100k classes): a first epoch above
 #: this has blown up.
 FIRST_EPOCH_LIMIT = 20.0
@@ -176,19 +180,32 @@ def decide(test: Mapping[str, Any], dim: SearchDimension) -> tuple[SearchDimensi
     low, high = float(dim.low or advised / 3), float(dim.high or advised * 3)
     width = math.sqrt(high / low)
     best, exploded = float(test["best_rate"]), test.get("exploded_at")
+    at_advised = _loss_at(test, advised)
+    lowest = min((loss for loss in test.get("losses", []) if math.isfinite(loss)),
+                 default=math.nan)
+    first = next(iter(test.get("losses", [])), math.nan)
     finding: dict[str, Any] = {
         "advised": advised, "best_rate": best, "exploded_at": exploded,
+        "loss_at_advised": at_advised, "lowest_loss": lowest,
         "steps": test["steps"], "seconds": test.get("seconds"),
         "range": [test["low"], test["high"]], "moved": False}
-    if advised > best:
-        start = best / 10
-        why = (f"the range test's loss was lowest at {best:.3g} and rose beyond it; the advised "
-               f"{advised:.3g} lies above the stable range: starting at a tenth of it, "
-               f"{start:.3g}")
-    elif advised < best / TOO_LOW:
-        start = best / 10
-        why = (f"the range test's loss fell fastest towards {best:.3g}, over {TOO_LOW:g}x the "
-               f"advised {advised:.3g}: starting at a tenth of it, {start:.3g}")
+    # Too high: the loss exploded near the advised rate, or had clearly turned up by then.
+    too_high = advised > best and (
+        (exploded is not None and advised >= exploded / 2)
+        or (math.isfinite(at_advised) and at_advised > TURNED_UP * lowest))
+    # Too low: far below the best rate, where the loss has not moved from where it started.
+    too_low = advised < best / TOO_LOW and math.isfinite(at_advised) and (
+        at_advised >= STILL * first)
+    if too_high:
+        start = max(best / 10, advised / 10)
+        why = (f"the range test's loss was lowest at {best:.3g} and had turned up by the "
+               f"advised {advised:.3g}" + (f" (it exploded at {exploded:.3g})" if exploded
+                                          else "") +
+               f": the advice lies above the stable range; starting at {start:.3g}")
+    elif too_low:
+        start = min(best / 10, advised * 10)
+        why = (f"at the advised {advised:.3g} the range test's loss did not move; it fell "
+               f"fastest towards {best:.3g}, over {TOO_LOW:g}x higher: starting at {start:.3g}")
     else:
         start = advised
         why = (f"the advised {advised:.3g} lies in the stable range (the loss was lowest at "
@@ -202,6 +219,16 @@ def decide(test: Mapping[str, Any], dim: SearchDimension) -> tuple[SearchDimensi
     reason = f"{dim.reason}; probe: {why}" if dim.reason else f"probe: {why}"
     return dim.model_copy(update={"default": start, "low": new_low, "high": new_high,
                                   "reason": reason}), finding
+
+
+def _loss_at(test: Mapping[str, Any], rate: float) -> float:
+    """The smoothed loss of the range test at the step nearest `rate` (log scale); NaN when
+    the test stopped below it."""
+    rates, losses = test.get("rates") or [], test.get("losses") or []
+    if not rates or rate > rates[-1] * 1.5:
+        return math.nan
+    nearest = min(range(len(rates)), key=lambda i: abs(math.log(rates[i] / rate)))
+    return float(losses[nearest])
 
 
 def probe_job(sessions: sessionmaker[Session], job: Any, study: optuna.Study,

@@ -34,25 +34,42 @@ def test_a_diverging_trial_is_pruned_at_once():
         ctx.report(2, 0.1, train_loss=float("nan"))
 
 
+def sweep(low, high, losses, exploded=None):
+    n = len(losses)
+    rates = [low * (high / low) ** (i / (n - 1)) for i in range(n)]
+    best = rates[min(range(n), key=lambda i: losses[i])]
+    return {"rates": rates, "losses": losses, "best_rate": best, "exploded_at": exploded,
+            "steps": n, "low": low, "high": high}
+
+
 def test_an_advised_rate_above_the_stable_range_moves_down_and_the_region_is_capped():
-    test = {"best_rate": 0.05, "exploded_at": 0.2, "steps": 20, "low": 0.005, "high": 4.5}
+    # Rates 0.005 .. 0.5: the loss is lowest at 0.05 and explodes at 0.2.
+    test = sweep(0.005, 0.2, [2.3, 2.0, 1.6, 1.9, 2.6, 4.0], exploded=0.2)
     moved, finding = probe.decide(test, LR)
-    assert finding["moved"] and moved.default == pytest.approx(0.005)
+    assert finding["moved"] and moved.default < LR.default
     assert moved.low < moved.default < moved.high <= 0.2
     assert "above the stable range" in finding["reason"] and "probe:" in moved.reason
 
 
 def test_an_advised_rate_in_the_stable_range_stays():
-    test = {"best_rate": 1.0, "exploded_at": 2.4, "steps": 20, "low": 0.005, "high": 4.5}
+    test = sweep(0.005, 2.4, [2.3, 2.2, 2.1, 2.0, 1.8, 1.7, 2.9], exploded=2.4)
     kept, finding = probe.decide(test, LR)
     assert not finding["moved"] and kept.default == LR.default
     assert (kept.low, kept.high) == pytest.approx((LR.low, LR.high))
 
 
+def test_a_flat_noisy_test_never_moves_a_good_advice():
+    """The loss barely moved (a short test): its minimum at a low rate is noise."""
+    test = sweep(0.005, 4.5, [2.31, 2.29, 2.30, 2.31, 2.30, 2.32, 2.30])
+    _, finding = probe.decide(test, LR)
+    assert not finding["moved"]
+
+
 def test_a_rate_far_below_the_range_moves_up():
-    test = {"best_rate": 50.0, "exploded_at": None, "steps": 20, "low": 0.005, "high": 100.0}
-    moved, finding = probe.decide(test, LR)
-    assert finding["moved"] and moved.default == pytest.approx(5.0)
+    test = sweep(0.001, 100.0, [2.3, 2.3, 2.3, 2.3, 2.2, 1.5, 0.9])
+    tiny = LR.model_copy(update={"default": 0.002, "low": 0.001, "high": 0.004})
+    moved, finding = probe.decide(test, tiny)
+    assert finding["moved"] and moved.default == pytest.approx(0.02)
 
 
 def test_range_test_on_digits_finds_a_rate_and_is_short():
