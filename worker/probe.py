@@ -221,6 +221,19 @@ def decide(test: Mapping[str, Any], dim: SearchDimension) -> tuple[SearchDimensi
                                   "reason": reason}), finding
 
 
+def _explained(recommendation: dict[str, Any], finding: dict[str, Any]) -> dict[str, Any]:
+    """The recommendation with the learning rate's explanation extended by the probe's move
+    (the advised value stays: trial 0 takes the moved one from the job's region)."""
+    explanations = []
+    for explanation in recommendation.get("explanations", []):
+        if explanation.get("key") == "learning_rate":
+            explanation = {**explanation, "reason": f"{explanation.get('reason', '')}; then "
+                           f"the worker's probe on your data moved the start to "
+                           f"{finding['start']:.3g}: {finding['reason']}"}
+        explanations.append(explanation)
+    return {**recommendation, "explanations": explanations}
+
+
 def _loss_at(test: Mapping[str, Any], rate: float) -> float:
     """The smoothed loss of the range test at the step nearest `rate` (log scale); NaN when
     the test stopped below it."""
@@ -275,9 +288,11 @@ def probe_job(sessions: sessionmaker[Session], job: Any, study: optuna.Study,
     if finding["moved"] or moved.high != lr.high:
         space = [moved.model_dump(mode="json") if d.get("key") == "learning_rate" else d
                  for d in job.search_space]
+        values: dict[str, Any] = {"search_space": space}
+        if finding["moved"]:  # the explanation says what the probe changed, and why
+            values["recommendation"] = _explained(job.recommendation, finding)
         with sessions.begin() as session:
-            session.execute(update(type(job)).where(type(job).id == job.id)
-                            .values(search_space=space))
+            session.execute(update(type(job)).where(type(job).id == job.id).values(**values))
     study.set_user_attr(PROBE_ATTR, finding)
     log.info("job %d: learning-rate probe: %s", job.id, finding["reason"],
              extra={"job_id": job.id})

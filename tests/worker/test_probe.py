@@ -92,3 +92,54 @@ def test_job_result_reports_what_the_probe_found():
     study.set_user_attr(probe.PROBE_ATTR, finding)
     result = results.summarise(study, None, [], [], timed_out=False)
     assert result["probe"] == finding
+
+
+def test_probe_job_moves_the_region_on_the_job_and_explains_it(monkeypatch):
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from advisor import recommend
+    from worker.store.models import Base, Job
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    sessions = sessionmaker(engine)
+    rec = recommend({"model": {"name": "resnet20", "params_millions": 0.27},
+                     "dataset": {"num_train_images": 1437, "num_classes": 10},
+                     "training": {"batch_size": 64, "epochs": 15}})
+    space = [d.model_dump(mode="json") for d in rec.search_space]
+    with sessions.begin() as session:
+        session.add(Job(id=1, objective="image-classification", dataset="digits",
+                        model_name="resnet20", n_trials=4, timeout_s=None, sampler="tpe",
+                        pruner="median", seed=0, tune=["learning_rate"], request={},
+                        recommendation=rec.model_dump(mode="json"), search_space=space))
+    with sessions() as session:
+        job = session.get(Job, 1)
+    advised = rec.hyperparameters["learning_rate"]
+    # A range test whose loss explodes just above a tenth of the advised rate.
+    curve = sweep(advised / 100, advised * 2, [2.3, 1.9, 1.5, 2.2, 3.5, 9.0],
+                  exploded=advised * 2)
+    monkeypatch.setattr(probe, "range_test", lambda *args, **kwargs: curve)
+    study = optuna.create_study(direction="maximize")
+    dims = [SearchDimension.model_validate(d) for d in space if d["key"] == "learning_rate"]
+    moved = probe.probe_job(sessions, job, study, dims)
+    assert moved[0].default < advised
+    finding = study.user_attrs[probe.PROBE_ATTR]
+    assert finding["moved"] and finding["advised"] == advised
+    with sessions() as session:
+        stored = session.get(Job, 1)
+    lr = next(d for d in stored.search_space if d["key"] == "learning_rate")
+    assert lr["default"] == moved[0].default and "probe:" in lr["reason"]
+    reason = next(e for e in stored.recommendation["explanations"]
+                  if e["key"] == "learning_rate")["reason"]
+    assert "the worker's probe on your data moved the start" in reason
+
+
+def test_probe_job_skips_other_objectives():
+    study = optuna.create_study(direction="maximize")
+
+    class FakeJob:
+        objective, recommendation, id = "quick", {"hyperparameters": {}}, 1
+
+    assert probe.probe_job(None, FakeJob(), study, [LR]) == [LR]
+    assert "skipped" in study.user_attrs[probe.PROBE_ATTR]
