@@ -96,6 +96,10 @@ def trainer_model(name: str, num_classes: int, channels: int, image_size: int) -
     except trainer.UnknownModel as error:
         raise UnknownTrainerModel(str(error).removeprefix("model: "),
                                   error.suggestions) from None
+    except (ValueError, RuntimeError, TypeError, AssertionError) as error:  # the library's own
+        raise UnknownTrainerModel(f"the trial runner cannot build {name!r} for this data set "
+                                  f"({num_classes} classes, {channels} channels, {image_size} "
+                                  f"px): {str(error).removeprefix('model: ')}", []) from None
     return TrainerModel(ref.key, ref.name, float(params), family, note)
 
 

@@ -105,3 +105,15 @@ def test_an_advised_value_the_runner_cannot_apply_refuses_the_job(store, monkeyp
     assert "cannot apply" in raised.value.message
     with store.sessions() as session:
         assert jobs.list_jobs(session).total == 0
+
+
+def test_the_api_and_the_cli_import_no_torch_torchvision_or_timm():
+    import subprocess
+    import sys
+
+    code = ("import sys, api.app, api.cli, worker.jobs, worker.offers, worker.objectives; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

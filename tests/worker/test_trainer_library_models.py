@@ -68,6 +68,13 @@ def test_unknown_names_get_close_suggestions_from_all_libraries():
     assert "convnext_tiny" in raised.value.suggestions
 
 
+@pytest.mark.parametrize("name", ["resnet18.nope_in1k", "vit_b_16.a1_in1k", "resnet18.",
+                                  "timm:resnet18.foo"])
+def test_a_weight_tag_timm_does_not_have_is_refused_not_dropped(name):
+    with pytest.raises(UnknownModel):
+        resolve_model(name)
+
+
 def test_a_torchvision_model_is_built_for_the_data_with_grey_images_repeated():
     built = build("resnet18", num_classes=5, in_channels=1, image_size=32)
     assert built.in_channels == 3 and built.input_size == 32 and built.input_note is None

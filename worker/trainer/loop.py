@@ -179,38 +179,64 @@ class BatchAugmenter:
 
 @dataclass
 class Batches:
-    """The training images and labels: on the device, or (`streamed`) in host memory, pinned
-    on CUDA, each batch gathered there and copied to the device without blocking."""
+    """The training images and labels: on the device, or (`streamed`) in host memory.
+
+    Streamed to a GPU, the images sit in pinned memory and each batch is gathered
+    (`index_select`) into one of two pinned buffers and copied without blocking, so the copy of
+    the next batch overlaps the current step; an event per buffer keeps a buffer from being
+    refilled before its copy is done. The epoch's permutation is then drawn on the CPU (a
+    device permutation would synchronise on every batch to be read back).
+    """
 
     x: Tensor
     y: Tensor
     device: torch.device
     streamed: bool
+    host_generator: torch.Generator | None = None
+    _buffers: list[Tensor] = field(default_factory=list)
+    _events: list[Any] = field(default_factory=list)
+    _turn: int = 0
 
     @classmethod
-    def place(cls, x: Tensor, y: Tensor, device: torch.device,
-              stream: bool | None) -> Batches:
+    def place(cls, x: Tensor, y: Tensor, device: torch.device, stream: bool | None,
+              seed: int = 0, batch_size: int = 1) -> Batches:
         if stream is None:
             stream = device.type == "cuda" and (
                 x.numel() * x.element_size() > STREAM_FRACTION * torch.cuda.mem_get_info(device)[0])
         if not stream:
             return cls(x.to(device), y.to(device), device, False)
-        if device.type == "cuda":
-            x, y = x.pin_memory(), y.pin_memory()
-        return cls(x, y, device, True)
+        if device.type != "cuda":
+            return cls(x, y, device, True)
+        batches = cls(x.pin_memory(), y, device, True, torch.Generator().manual_seed(seed))
+        batches._buffers = [torch.empty((batch_size, *x.shape[1:]), dtype=x.dtype).pin_memory()
+                            for _ in range(2)]
+        batches._events = [None, None]
+        return batches
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def permutation(self, generator: torch.Generator) -> Tensor:
+        if self.host_generator is not None:
+            return torch.randperm(len(self.y), generator=self.host_generator)
+        return torch.randperm(len(self.y), generator=generator, device=generator.device)
 
     def get(self, index: Tensor) -> tuple[Tensor, Tensor]:
         if not self.streamed:
             return self.x[index], self.y[index]
         host = index.cpu()
-        pinned = self.device.type == "cuda"
-        x, y = self.x[host], self.y[host]
-        if pinned:
-            x, y = x.pin_memory(), y.pin_memory()
-        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if self.device.type != "cuda":
+            return self.x[host], self.y[host]
+        turn, self._turn = self._turn, 1 - self._turn
+        if self._events[turn] is not None:
+            self._events[turn].synchronize()
+        buffer = self._buffers[turn][: len(host)]
+        torch.index_select(self.x, 0, host, out=buffer)
+        images = buffer.to(self.device, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._events[turn] = event
+        return images, self.y[host].to(self.device)
 
 
 @dataclass
@@ -352,7 +378,7 @@ def _prepare(
                                normaliser),
         normaliser=normaliser,
         generator=generator,
-        train=Batches.place(data.x_train, data.y_train, device, stream),
+        train=Batches.place(data.x_train, data.y_train, device, stream, seed, batch_size),
         x_val=data.x_val.to(device),
         y_val=data.y_val.to(device),
         batch_size=batch_size,
@@ -405,7 +431,7 @@ def _train_epoch(trial: _Trial) -> tuple[float, float, float]:
     """One pass over a fresh permutation; returns (mean loss, accuracy, last learning rate)."""
     model, optimizer, config = trial.model, trial.optimizer, trial.config
     model.train()
-    order = torch.randperm(len(trial.train), generator=trial.generator, device=trial.device)
+    order = trial.train.permutation(trial.generator)
     loss_sum = torch.zeros((), device=trial.device)
     correct = torch.zeros((), device=trial.device, dtype=torch.int64)
     learning_rate = config.learning_rate

@@ -132,6 +132,13 @@ def _timm_names() -> tuple[str, ...]:
     return tuple(timm.list_models())
 
 
+@functools.lru_cache(maxsize=256)
+def _timm_tags(name: str) -> frozenset[str]:
+    import timm
+
+    return frozenset(timm.list_pretrained(f"{name}.*"))
+
+
 def _loose(name: str) -> str:
     return re.sub(r"[-_ ]", "", name.strip().lower())
 
@@ -148,9 +155,9 @@ def _loose_index(source: Source) -> dict[str, str]:
 def _library_name(source: Source, spelling: str) -> str | None:
     names = _torchvision_names() if source == "torchvision" else _timm_names()
     base, dot, tag = spelling.partition(".")
-    if source == "timm" and dot:  # a timm weight tag: resnet50.a1_in1k
-        found = _library_name("timm", base)
-        return f"{found}.{tag}" if found else None
+    if dot:  # a timm weight tag, resnet50.a1_in1k: only timm's, and only one it has
+        found = _library_name("timm", base) if source == "timm" else None
+        return f"{found}.{tag}" if found and f"{found}.{tag}" in _timm_tags(found) else None
     if spelling in names:
         return spelling
     return _loose_index(source).get(_loose(spelling))
@@ -184,7 +191,7 @@ def resolve_model(name: str) -> ModelRef:
         return ModelRef(prefix, found)  # type: ignore[arg-type]
     spellings = [spelled]
     info = catalog.find_model(spelled)
-    if info is not None:
+    if info is not None and "." not in spelled:  # a weight tag must be timm's own, not dropped
         spellings += [info.name, *info.aliases]
     for spelling in spellings:
         for source in ("torchvision", "timm"):
