@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from advisor.schemas import EvidenceRecord
 from worker.errors import JobError
+from worker.pagination import paginate
 from worker.schemas import Page
 from worker.store.evidence import Evidence
 
@@ -49,12 +50,9 @@ def list_evidence(session: Session, family: str | None = None, limit: int = 50,
                   offset: int = 0) -> Page[EvidenceView]:
     """Newest first, optionally of one model family (case-insensitive)."""
     where = [] if family is None else [func.lower(Evidence.model_family) == family.lower()]
-    total = session.scalar(select(func.count()).select_from(Evidence).where(*where)) or 0
-    rows = session.scalars(select(Evidence).where(*where).order_by(Evidence.id.desc())
-                           .limit(limit).offset(offset))
-    items = [_view(row) for row in rows]
-    return Page[EvidenceView](items=items, total=total, limit=limit, offset=offset,
-                              next_offset=offset + limit if offset + limit < total else None)
+    rows, total = paginate(session, select(Evidence).where(*where).order_by(Evidence.id.desc()),
+                           limit, offset)
+    return Page[EvidenceView].of([_view(row) for row in rows], total, limit, offset)
 
 
 def get_evidence(session: Session, evidence_id: int) -> EvidenceView:

@@ -268,3 +268,16 @@ def cancel_job(session: Session, storage: BaseStorage, job_id: int) -> JobDetail
         raise JobConflict(job_id, job.state, f"job {job_id} is already {job.state}; only "
                           f"{' or '.join(CANCELLABLE)} jobs can be cancelled")
     return _detail(session, job)
+
+
+# --- rows, for the dashboard's views ---------------------------------------------------------
+
+def load_job(session: Session, job_id: int) -> Job:
+    """The job's row (the dashboard lays out its columns); JobNotFound when there is none."""
+    return _job(session, job_id)
+
+
+def results_of(session: Session, job_ids: list[int]) -> dict[int, dict[str, Any] | None]:
+    """The worker's result of each job (None until it ended), in one ``IN`` query."""
+    return {job_id: result for job_id, result in session.execute(
+        select(Job.id, Job.result).where(Job.id.in_(job_ids)))}

@@ -21,6 +21,7 @@ from advisor.schemas import (
     whole_number,
 )
 from advisor.search_space import TUNABLE
+from worker.pagination import next_offset
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_TRIALS = 10_000
@@ -174,3 +175,9 @@ class Page(BaseModel, Generic[T]):
     limit: int
     offset: int
     next_offset: int | None
+
+    @classmethod
+    def of(cls, items: list[T], total: int, limit: int, offset: int) -> Page[T]:
+        """The page of `items` at `offset` out of `total` (``Page[JobSummary].of(...)``)."""
+        return cls(items=items, total=total, limit=limit, offset=offset,
+                   next_offset=next_offset(offset, limit, total))

@@ -35,6 +35,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
+from worker.pagination import page_count, paginate
+
 #: The user attribute (and its value) the worker puts on the trial of the advisor's configuration.
 ADVISOR_ATTR = "hpadvisor_role"
 ADVISOR_ROLE = "advisor"
@@ -46,6 +48,13 @@ V = models.TrialValueModel
 P = models.TrialParamModel
 U = models.TrialUserAttributeModel
 IV = models.TrialIntermediateValueModel
+
+
+def study_ids(session: Session, study_names: list[str]) -> dict[str, int]:
+    """The ids of the named studies that exist (one ``IN`` query)."""
+    S = models.StudyModel
+    return {name: sid for name, sid in session.execute(
+        select(S.study_name, S.study_id).where(S.study_name.in_(study_names)))}
 
 
 def study_id(session: Session, study_name: str | None) -> int | None:
@@ -221,7 +230,7 @@ class TrialsPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.limit))
+        return page_count(self.total, self.limit)
 
 
 def trials_page(session: Session, sid: int | None, sort: str = "number", order: str = "asc",
@@ -230,8 +239,8 @@ def trials_page(session: Session, sid: int | None, sort: str = "number", order: 
     parameter name; trials without a value or the parameter come last either way)."""
     if sid is None:
         return TrialsPage([], 0, sort, order, limit, offset)
-    total = session.scalar(select(func.count()).select_from(T).where(T.study_id == sid)) or 0
     query = select(T.trial_id).where(T.study_id == sid)
+    every = query  # counted without the joins that only order the page
     descending = order == "desc"
     if sort == "value":
         query = query.outerjoin(V, and_(V.trial_id == T.trial_id, V.objective == 0))
@@ -245,7 +254,7 @@ def trials_page(session: Session, sid: int | None, sort: str = "number", order: 
         key = P.param_value
     ordered = (key.desc() if descending else key.asc()).nulls_last()
     tie = T.number.desc() if descending and sort == "number" else T.number.asc()
-    ids = list(session.scalars(query.order_by(ordered, tie).limit(limit).offset(offset)))
+    ids, total = paginate(session, query.order_by(ordered, tie), limit, offset, count=every)
     return TrialsPage(_rows(session, ids), total, sort, order, limit, offset)
 
 

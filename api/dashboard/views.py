@@ -1,8 +1,9 @@
-"""View models of the dashboard's pages: plain functions from the database to plain data.
+"""View models of the dashboard's pages: plain functions from `worker` reads to plain data.
 
 The routes in `api.routes.dashboard` call one of these each and hand the result to a template;
-the templates only lay it out. Nothing here loads a whole study: trials come from the paged,
-bounded queries in `worker.trials`.
+the templates only lay it out. No SQL here: every read is a `worker` function (`worker.jobs`,
+`worker.evidence`, and the paged, bounded queries of `worker.trials`), so nothing loads a whole
+study.
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ from typing import Any
 
 from optuna.storages import BaseStorage
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advisor import AdvisorInputError, Recommendation, RecommendationRequest, diagnose, recommend
 from advisor.schemas import Diagnosis
 from api.dashboard import figures
+from worker import evidence as evidence_functions
 from worker import jobs as job_functions
 from worker import trials as queries
-from worker.errors import JobNotFound
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
+from worker.pagination import page_count, page_offset
 from worker.schemas import JobState
-from worker.store.evidence import Evidence
 from worker.store.models import FINAL_STATES, JOB_STATES, Job
 
 JOBS_PER_PAGE = 25
@@ -68,14 +68,10 @@ def jobs_page(session: Session, state: JobState | None, page: int) -> JobsPage:
     """Newest first, `JOBS_PER_PAGE` a page; trial counts in one grouped query, the advisor's
     rank from the worker's result once the job ended, else live from the study."""
     listed = job_functions.list_jobs(session, state, JOBS_PER_PAGE,
-                                     (page - 1) * JOBS_PER_PAGE)
-    names = [j.study_name for j in listed.items if j.study_name]
-    study = queries.models.StudyModel
-    sids: dict[str, int] = {name: sid for name, sid in session.execute(
-        select(study.study_name, study.study_id).where(study.study_name.in_(names)))}
+                                     page_offset(page, JOBS_PER_PAGE))
+    sids = queries.study_ids(session, [j.study_name for j in listed.items if j.study_name])
     counts = queries.counts_by_study(session, list(sids.values()))
-    results: dict[int, Any] = {job_id: result for job_id, result in session.execute(
-        select(Job.id, Job.result).where(Job.id.in_([j.id for j in listed.items])))}
+    results = job_functions.results_of(session, [j.id for j in listed.items])
     rows = []
     for job in listed.items:
         sid = sids.get(job.study_name or "")
@@ -95,17 +91,15 @@ def jobs_page(session: Session, state: JobState | None, page: int) -> JobsPage:
             done=sum(count.get(k, 0) for k in ("complete", "pruned", "fail")),
             running=count.get("running", 0), best_value=best, advisor_rank=rank,
             advisor_of=of if rank is not None else None, created_at=job.created_at))
-    return JobsPage(rows, state, JOB_STATES, page, max(1, -(-listed.total // JOBS_PER_PAGE)),
+    return JobsPage(rows, state, JOB_STATES, page, page_count(listed.total, JOBS_PER_PAGE),
                     listed.total)
 
 
 # --- one job -----------------------------------------------------------------------------------
 
 def load_job(session: Session, job_id: int) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise JobNotFound(job_id)
-    return job
+    """The job's row; JobNotFound when there is none."""
+    return job_functions.load_job(session, job_id)
 
 
 @dataclass
@@ -223,7 +217,7 @@ def trials_table(session: Session, job: Job, sort: str, order: str, page: int,
     order = order if order in ("asc", "desc") else "asc"
     sid = sid if sid is not None else queries.study_id(session, job.study_name)
     return queries.trials_page(session, sid, sort, order, TRIALS_PER_PAGE,
-                               (max(page, 1) - 1) * TRIALS_PER_PAGE)
+                               page_offset(page, TRIALS_PER_PAGE))
 
 
 def job_page(session: Session, job_id: int, sort: str = "number", order: str = "asc",
@@ -380,19 +374,17 @@ class EvidencePage:
 
 def evidence_page(session: Session, page: int) -> EvidencePage:
     """Evidence records, newest first: how each finished study judged the advisor."""
-    total = session.scalar(select(func.count()).select_from(Evidence)) or 0
-    found = session.scalars(select(Evidence).order_by(Evidence.id.desc())
-                            .limit(EVIDENCE_PER_PAGE).offset((page - 1) * EVIDENCE_PER_PAGE))
+    found = evidence_functions.list_evidence(session, None, EVIDENCE_PER_PAGE,
+                                             page_offset(page, EVIDENCE_PER_PAGE))
     rows = []
-    for row in found:
-        record = row.record or {}
+    for view in found.items:
+        record = view.record
         rows.append(EvidenceRow(
-            id=row.id, job_id=row.job_id, created_at=row.created_at,
-            model_family=row.model_family, optimizer=row.optimizer,
-            advisor_rank=row.advisor_rank, n_complete=row.n_complete,
-            percentile=record.get("advisor_percentile"),
-            advised_value=record.get("advised_value"), best_value=record.get("best_value"),
-            factors={k: math.exp(v) for k, v in (record.get("log_ratios") or {}).items()},
-            differences=dict(record.get("differences") or {}),
-            categorical=dict(record.get("categorical_wins") or {})))
-    return EvidencePage(rows, page, max(1, -(-total // EVIDENCE_PER_PAGE)), total)
+            id=view.id, job_id=view.job_id, created_at=view.created_at,
+            model_family=view.model_family, optimizer=view.optimizer,
+            advisor_rank=view.advisor_rank, n_complete=view.n_complete,
+            percentile=record.advisor_percentile, advised_value=record.advised_value,
+            best_value=record.best_value,
+            factors={k: math.exp(v) for k, v in record.log_ratios.items()},
+            differences=dict(record.differences), categorical=dict(record.categorical_wins)))
+    return EvidencePage(rows, page, page_count(found.total, EVIDENCE_PER_PAGE), found.total)
