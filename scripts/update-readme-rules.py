@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from api.cli.advice import rules_markdown
+from api.rulebook import rules_markdown
 
 START, END = "<!-- rules:start -->", "<!-- rules:end -->"
 readme = Path(__file__).resolve().parents[1] / "README.md"

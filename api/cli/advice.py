@@ -19,6 +19,7 @@ from advisor.schemas import Curves, Diagnosis, Recommendation
 from api.cli.client import Unreachable, request
 from api.cli.profile import add_profile_arguments, profile_from_args
 from api.errors import UsageError
+from api.rulebook import rule_views, rules_markdown
 from worker.settings import Settings
 
 CSV_COLUMNS = {
@@ -198,31 +199,11 @@ def run_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-def rules_markdown() -> str:
-    """The rule list as a Markdown table, generated from the registry (the README embeds it)."""
-    from advisor.rules import ADVICE, rules_in_order
-
-    lines = ["| rule | sets | what it does | sources |", "|---|---|---|---|"]
-    for rule in rules_in_order():
-        cited = "; ".join(f"{s.document} § {s.section}" for s in rule.sources)
-        lines.append(f"| `{rule.id}` | {', '.join(rule.sets)} | {rule.summary} | {cited} |")
-    for advice in ADVICE:
-        cited = "; ".join(f"{s.document} § {s.section}" for s in advice.sources)
-        lines.append(f"| `{advice.id}` | (advice) | {advice.summary} | {cited} |")
-    return "\n".join(lines)
-
-
 def run_rules(args: argparse.Namespace) -> int:
-    from advisor.rules import ADVICE, rules_in_order
-
+    """The registry as `GET /v1/rules` answers it (``--json``), or as the README's table."""
     if args.json:
-        items = [{"id": r.id, "sets": list(r.sets), "stage": r.stage, "summary": r.summary,
-                  "sources": [s.source().model_dump() for s in r.sources],
-                  "references": list(r.references)} for r in rules_in_order()]
-        items += [{"id": a.id, "sets": [], "summary": a.summary,
-                   "sources": [s.source().model_dump() for s in a.sources],
-                   "references": list(a.references)} for a in ADVICE]
-        print(json.dumps(items, indent=2, ensure_ascii=False))
+        print(json.dumps([view.model_dump(mode="json") for view in rule_views()], indent=2,
+                         ensure_ascii=False))
     else:
         print(rules_markdown())
     return 0

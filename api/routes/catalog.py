@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import WithJsonSchema
 
 from advisor.catalog import ModelInfo, families, list_models, normalize
-from advisor.rules import ADVICE, RULES
+from api.rulebook import rule_views
 from api.schemas import RuleView
 from worker.errors import FieldError
 
@@ -28,24 +28,6 @@ def models_of(family: str | None) -> list[ModelInfo]:
         raise FieldError(("query", "family"), f"unknown family {family!r}{hint} "
                          "(GET /v1/models lists every model with its family)", close)
     return list_models(family)
-
-
-def rule_views() -> list[RuleView]:
-    """Every rule, piece of advice and diagnosis rule in registry order."""
-    from advisor.rules.diagnosis import DIAGNOSIS_RULES
-
-    views = [RuleView(id=r.id, kind="rule", sets=list(r.sets), stage=r.stage, summary=r.summary,
-                      sources=[s.source() for s in r.sources], references=list(r.references))
-             for r in RULES]
-    views += [RuleView(id=a.id, kind="advice", sets=[], stage=None, summary=a.summary,
-                       sources=[s.source() for s in a.sources], references=list(a.references))
-              for a in ADVICE]
-    views += [RuleView(id=d.id, kind="diagnosis", sets=[d.key], stage=None,
-                       summary=getattr(d, "summary", "") or f"when {d.state}: change {d.key}",
-                       sources=[s.source() for s in d.sources],
-                       references=list(getattr(d, "references", ())))
-              for d in DIAGNOSIS_RULES]
-    return views
 
 
 @router.get("/models", response_model=list[ModelInfo])

@@ -1,4 +1,4 @@
-"""`hpadvisor recommend` and `hpadvisor diagnose`, run as a user would run them."""
+"""`hpadvisor recommend`, `diagnose` and `rules`, run as a user would run them."""
 
 from __future__ import annotations
 
@@ -82,3 +82,16 @@ def test_diagnose_bad_file_exits_2(tmp_path, content):
 def test_diagnose_missing_file_exits_2():
     run = hpadvisor("diagnose", "/nonexistent/curves.csv")
     assert run.returncode == 2 and "cannot read" in run.stderr
+
+
+def test_rules_json_is_what_get_v1_rules_answers():
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from worker.settings import Settings
+
+    run = hpadvisor("rules", "--json")
+    assert run.returncode == 0, run.stderr
+    answer = TestClient(create_app(Settings(warm_trainer=False))).get("/v1/rules").json()
+    assert json.loads(run.stdout) == answer
+    assert {entry["kind"] for entry in answer} == {"rule", "advice", "diagnosis"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.cli.advice import rules_markdown
+from api.rulebook import rules_markdown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
