@@ -262,6 +262,12 @@ def build(
         built = _torchvision(ref, num_classes, in_channels, image_size, device)
     else:
         built = _timm(ref, num_classes, in_channels, image_size, device, file)
+    if ref.source == "timm" and built.input_size is not None and not _fits(built, device) and (
+            "img_size" in (built.input_note or "")):  # built for a size it cannot take after all
+        built = _timm(ref, num_classes, in_channels, None, device, file)
+        built.input_size = _default_size(ref)
+        built.input_note = (f"images resized from {image_size} px to {built.input_size} px: "
+                            f"the model does not take {image_size} px inputs")
     if built.input_size is not None and not _fits(built, device):
         wanted = built.input_size
         built.input_size = _default_size(ref)
