@@ -18,12 +18,10 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from advisor import EvidenceRecord, RecommendationRequest, recommend
-from worker.evidence import recent_records
-from worker.store.evidence import Evidence
+from worker.evidence import evidence_version, recent_records
 
 MAX_PROFILES = 1024
 EVIDENCE_TTL_S = 1.0
@@ -62,9 +60,7 @@ class EvidenceCache:
             if time.monotonic() - self._checked < self._ttl_s:
                 return self._snapshot
             with self._sessions() as session:
-                version = tuple(session.execute(select(
-                    func.count(Evidence.id), func.max(Evidence.id),
-                    func.max(Evidence.created_at))).one())
+                version = evidence_version(session)
                 if version != self._snapshot.version:
                     self._snapshot = EvidenceSnapshot(version, tuple(recent_records(session)))
             self._checked = time.monotonic()

@@ -5,6 +5,7 @@ the database."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -80,3 +81,10 @@ def recent_records(session: Session) -> list[EvidenceRecord]:
     rows = session.scalars(select(Evidence).order_by(Evidence.id.desc())
                            .limit(RECENT_RECORDS))
     return [row.to_record() for row in rows]
+
+
+def evidence_version(session: Session) -> tuple[Any, ...]:
+    """What changes whenever a record is added or deleted: the row count, the newest id and the
+    newest timestamp (one aggregate; the service re-reads the records only when it moved)."""
+    return tuple(session.execute(select(func.count(Evidence.id), func.max(Evidence.id),
+                                        func.max(Evidence.created_at))).one())

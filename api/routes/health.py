@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import SessionDep
 from api.schemas import Health
+from worker.store.db import answers
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
 def healthz(session: SessionDep) -> JSONResponse:
-    try:
-        session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
+    if not answers(session):
         return JSONResponse({"status": "degraded", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})

@@ -22,6 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -159,3 +160,12 @@ def include_our_objects(
 ) -> bool:
     """Alembic filter: tables that exist in the database but not in our models are Optuna's."""
     return not (type_ == "table" and reflected and compare_to is None)
+
+
+def answers(session: Session) -> bool:
+    """Whether the database answers a trivial query now (the service's health check)."""
+    try:
+        session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return False
+    return True
