@@ -211,9 +211,14 @@ class JobPage:
     importances: dict[str, float] = field(default_factory=dict)
 
 
+def sort_keys(job: Job) -> list[str]:
+    """What the trials table sorts by: number, value, state, or one of the tuned parameters."""
+    return [*queries.SORT_KEYS, *job.tune]
+
+
 def trials_table(session: Session, job: Job, sort: str, order: str, page: int,
                  sid: int | None = None) -> queries.TrialsPage:
-    sort = sort if sort in (*queries.SORT_KEYS, *job.tune) else "number"
+    sort = sort if sort in sort_keys(job) else "number"
     order = order if order in ("asc", "desc") else "asc"
     sid = sid if sid is not None else queries.study_id(session, job.study_name)
     return queries.trials_page(session, sid, sort, order, TRIALS_PER_PAGE,
@@ -229,7 +234,7 @@ def job_page(session: Session, job_id: int, sort: str = "number", order: str = "
         job=job, recommendation=Recommendation.model_validate(job.recommendation),
         summary=summary(session, job_id, now), outcome=found,
         trials=trials_table(session, job, sort, order, page, now.sid),
-        sort_keys=[*queries.SORT_KEYS, *job.tune], plots=figures.PLOTS,
+        sort_keys=sort_keys(job), plots=figures.PLOTS,
         chosen_trial=found.best.number if found.best else None,
         importances=dict((job.result or {}).get("importances") or {}))
 

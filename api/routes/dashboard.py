@@ -95,8 +95,7 @@ def job_trials(request: Request, job_id: JobId, session: SessionDep, sort: str =
     job_row = views.load_job(session, job_id)
     table = views.trials_table(session, job_row, sort, order, page)
     return _render(request, "_trials.html", {"job": job_row, "trials": table,
-                                             "sort_keys": [*views.queries.SORT_KEYS,
-                                                           *job_row.tune]})
+                                             "sort_keys": views.sort_keys(job_row)})
 
 
 @router.get("/jobs/{job_id}/outcome", response_class=HTMLResponse)
