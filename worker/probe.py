@@ -47,7 +47,7 @@ RANGE_EXPLOSION = 1.5
 TOO_LOW = 100.0
 STILL = 0.98
 #: The loss at the advised rate this many times the lowest: it has turned up, past the cliff.
-TURNED_UP = 1.3
+TURNED_UP = 1.2
 #: Cross-entropy at initialisation is ln(classes) (< 12 for 100k classes): a first epoch above
 #: this has blown up.
 FIRST_EPOCH_LIMIT = 20.0
