@@ -102,12 +102,12 @@ class HeartbeatGrpcStorage(TrialStartHook, GrpcStorageProxy, BaseHeartbeat):
 
 
 def _last_sign_of_life(trial: FrozenTrial) -> float:
-    """The trial's last beat, or its start when it never beat (seconds since the epoch)."""
-    if BEAT_ATTR in trial.system_attrs:
-        return float(trial.system_attrs[BEAT_ATTR])
-    if trial.datetime_start is None:
-        return time.time()
-    return trial.datetime_start.timestamp()
+    """The trial's last beat, or its start when it has not beaten since (seconds since the
+    epoch). A re-run of a stale trial inherits the dead trial's system attributes, its last beat
+    among them (Optuna's retry callback copies them): that beat is older than the re-run's
+    start and must not make the re-run stale before its own first beat."""
+    start = time.time() if trial.datetime_start is None else trial.datetime_start.timestamp()
+    return max(float(trial.system_attrs.get(BEAT_ATTR, start)), start)
 
 
 def serve(database_url: str, host: str, port: int, threads: int) -> None:

@@ -196,7 +196,9 @@ def test_postgresql_restarted_under_running_workers(postgres, tmp_path: Path) ->
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     failed = [t for t in trials if t.state == TrialState.FAIL]
     rerun = {t.system_attrs.get("failed_trial") for t in complete}
-    assert all(t.number in rerun for t in failed), "a failed trial was not re-run"
+    assert all(t.number in rerun for t in failed), [
+        (t.number, t.state.name, t.system_attrs.get("failed_trial"),
+         t.system_attrs.get("retry_history"), t.user_attrs) for t in trials]
     assert sum(t.user_attrs.get("hpadvisor_role") == "advisor" for t in complete) == 1
     assert job_state(server, job["id"]) == "succeeded"
 
@@ -271,7 +273,9 @@ def test_storage_proxy_restarted_under_running_workers(postgres, tmp_path: Path)
     assert len(complete) == 12, [t.state for t in trials]
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     rerun = {t.system_attrs.get("failed_trial") for t in complete}
-    assert all(t.number in rerun for t in trials if t.state == TrialState.FAIL)
+    assert all(t.number in rerun for t in trials if t.state == TrialState.FAIL), [
+        (t.number, t.state.name, t.system_attrs.get("failed_trial"),
+         t.system_attrs.get("retry_history"), t.user_attrs) for t in trials]
     assert sum(t.user_attrs.get("hpadvisor_role") == "advisor" for t in complete) == 1
     assert job_state(server, job["id"]) == "succeeded"
     assert "retrying in" in worker_logs(tmp_path)  # the workers did notice the proxy was gone

@@ -113,3 +113,16 @@ def test_the_proxys_beat_attribute_still_counts_over_the_start(proxy_url) -> Non
     storage.set_trial_system_attr(trial_id, BEAT_ATTR, datetime.now().timestamp())
     optuna.storages.fail_stale_trials(study)
     assert study.get_trials(deepcopy=False)[0].state == TrialState.RUNNING
+
+
+def test_a_rerun_that_inherited_a_dead_trials_beat_is_not_stale_before_its_own(proxy_url):
+    """Optuna's retry callback copies the dead trial's system attributes, its last beat among
+    them, into the re-run. Popped, the re-run must count from its own start."""
+    storage = HeartbeatGrpcStorage(proxy_url, heartbeat_interval=1, grace_period=GRACE_S)
+    storage.wait_server_ready(timeout=20)
+    study = optuna.create_study(storage=storage)
+    template = create_trial(state=TrialState.RUNNING,
+                            system_attrs={BEAT_ATTR: datetime.now().timestamp() - 4 * GRACE_S})
+    study._storage.create_new_trial(study._study_id, template_trial=template)
+    optuna.storages.fail_stale_trials(study)
+    assert study.get_trials(deepcopy=False)[0].state == TrialState.RUNNING
