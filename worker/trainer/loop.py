@@ -3,7 +3,8 @@
 The data set is moved to the device once (uint8 where it is uint8: a quarter of the memory of
 floats); every epoch draws a permutation and slices batches from it. When it does not fit in
 the GPU's memory (more than half of what is free), it stays in pinned host memory and each
-batch is gathered there and copied ahead of use (non-blocking). Every batch is augmented whole
+batch is gathered there and copied ahead of use (non-blocking); the validation images then
+stay on the host too and go over one evaluation batch at a time. Every batch is augmented whole
 on the device, in this order: the augmentation policy (`auto_augment`, torchvision's v2 ops on
 uint8, a fresh draw per few images), conversion to float, random-resized crop, flip,
 normalisation (the data set's statistics, or the pretrained weights' own), mixup/cutmix, random
@@ -363,6 +364,7 @@ def _prepare(
         torch.backends.cudnn.benchmark = True
     optimizer = build_optimizer(config.optimizer, groups, config.learning_rate, config.momentum)
     normaliser = _normaliser(data, built, device)
+    train = Batches.place(data.x_train, data.y_train, device, stream, seed, batch_size)
     return _Trial(
         config=config,
         data=data,
@@ -378,8 +380,8 @@ def _prepare(
                                normaliser),
         normaliser=normaliser,
         generator=generator,
-        train=Batches.place(data.x_train, data.y_train, device, stream, seed, batch_size),
-        x_val=data.x_val.to(device),
+        train=train,
+        x_val=data.x_val if train.streamed else data.x_val.to(device),  # streamed: per batch
         y_val=data.y_val.to(device),
         batch_size=batch_size,
         steps_per_epoch=steps_per_epoch,
@@ -471,7 +473,7 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, device: torch.dev
     with torch.inference_mode(), _autocast(device):
         for start in range(0, len(labels), EVAL_BATCH_SIZE):
             batch_labels = labels[start : start + EVAL_BATCH_SIZE]
-            batch = prepare(images[start : start + EVAL_BATCH_SIZE])
+            batch = prepare(images[start : start + EVAL_BATCH_SIZE].to(device))
             logits = _logits(model(batch.contiguous(memory_format=torch.channels_last))).float()
             loss_sum += F.cross_entropy(logits, batch_labels, reduction="sum")
             correct += (logits.argmax(dim=1) == batch_labels).sum()
