@@ -17,7 +17,7 @@ from api.security import BodySizeLimit
 from worker import registry
 from worker.settings import Settings
 from worker.store import make_engine, make_sessionmaker
-from worker.studies import cached, make_storage
+from worker.store.optuna_rdb import cached, make_storage
 
 DESCRIPTION = """Explained, sourced hyperparameters for image classifiers, and Optuna tuning
 jobs that test them. Mutating endpoints need `Authorization: Bearer <key>` when the server has

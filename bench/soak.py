@@ -39,7 +39,8 @@ from sqlalchemy.engine import make_url
 
 from worker.store import make_engine, make_sessionmaker, session_scope, upgrade
 from worker.store.models import Job
-from worker.studies import create_job_study, make_storage, study_name_for
+from worker.store.optuna_rdb import make_storage
+from worker.studies import create_job_study, study_name_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "tests" / "worker" / "plugins"

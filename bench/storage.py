@@ -49,7 +49,8 @@ from worker.settings import Settings
 from worker.store import make_engine, make_sessionmaker, session_scope, upgrade
 from worker.store.db import engine_kwargs
 from worker.store.models import Job
-from worker.studies import create_job_study, make_storage
+from worker.store.optuna_rdb import make_storage
+from worker.studies import create_job_study
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 EPOCHS = 5

@@ -28,7 +28,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from worker.store.db import redacted
-from worker.studies import make_storage
+from worker.store.optuna_rdb import make_storage
 from worker.trial_storage import TrialStartHook
 
 log = logging.getLogger("hpadvisor.proxy")

@@ -1,18 +1,14 @@
-"""Optuna's side of a job: the RDB storage on our database URL and the study per job.
+"""Optuna's side of a job: the study per job, its name and the attribute naming its job.
 
 Trials, parameters and per-epoch values live in Optuna's tables and are read only through
-Optuna's storage API. A long-lived reader (the API process) wraps the storage in Optuna's own
-`_CachedStorage`: the first read of a study loads its trials once, later reads fetch only trials
-that are new or were unfinished, so a 10,000-trial study is not reloaded on every request.
+Optuna's storage API (the storage itself: `worker.store.optuna_rdb`).
 """
 
 from __future__ import annotations
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage, _CachedStorage
+from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
-
-from worker.store.db import begin_immediate, engine_kwargs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -22,21 +18,6 @@ JOB_ID_ATTR = "hpadvisor_job_id"
 
 def study_name_for(job_id: int) -> str:
     return f"hpadvisor-job-{job_id}"
-
-
-def make_storage(url: str, *, immediate: bool = False) -> RDBStorage:
-    """Optuna's RDB storage on `url` (creates or checks Optuna's tables). `immediate`: SQLite
-    transactions take the write lock at once, so that no two processes pop the same trial (for
-    the storage proxy; see `worker.store.db.begin_immediate` for who must not)."""
-    storage = RDBStorage(url, engine_kwargs=engine_kwargs(url))
-    if immediate:
-        begin_immediate(storage.engine)
-    return storage
-
-
-def cached(storage: RDBStorage) -> BaseStorage:
-    """Optuna's read cache over `storage`, for a process that reads studies repeatedly."""
-    return _CachedStorage(storage)
 
 
 def create_job_study(storage: BaseStorage, job_id: int) -> str:

@@ -14,7 +14,7 @@ from worker.jobs import create_job
 from worker.schemas import JobRequest
 from worker.store import make_engine, make_sessionmaker, upgrade
 from worker.store.evidence import Evidence
-from worker.studies import cached, make_storage
+from worker.store.optuna_rdb import cached, make_storage
 
 PROFILE = {"model": {"name": "resnet50"}, "training": {"batch_size": 512}}
 

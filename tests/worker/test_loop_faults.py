@@ -18,7 +18,8 @@ from worker import loop, objectives
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.settings import Settings
 from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
-from worker.studies import create_job_study, make_storage, study_name_for
+from worker.store.optuna_rdb import make_storage
+from worker.studies import create_job_study, study_name_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 

@@ -19,8 +19,8 @@ from worker import jobs, registry
 from worker.errors import FieldError, JobConflict, JobNotFound
 from worker.schemas import JobRequest
 from worker.store import Base, Job, include_our_objects, make_engine, make_sessionmaker, upgrade
-from worker.store.db import VERSION_TABLE
-from worker.studies import cached, make_storage
+from worker.store.optuna_rdb import cached, make_storage
+from worker.store.schema import VERSION_TABLE
 
 DIGITS_JOB = {"dataset": "digits", "model": {"name": "small_cnn"},
               "training": {"batch_size": 128, "epochs": 5}, "n_trials": 6}

@@ -15,7 +15,7 @@ from worker import jobs, registry
 from worker.errors import FieldError
 from worker.schemas import JobRequest
 from worker.store import make_engine, make_sessionmaker, upgrade
-from worker.studies import cached, make_storage
+from worker.store.optuna_rdb import cached, make_storage
 
 JOB = {"dataset": "shapes", "model": {"name": "resnet18"},
        "training": {"batch_size": 64, "epochs": 2}, "n_trials": 2}

@@ -1,36 +1,24 @@
-"""Engines, sessions and migrations for one database URL (ours and Optuna's tables together).
+"""Engines and sessions for one database URL (ours and Optuna's tables together).
 
 SQLite (the default, one file) gets WAL journaling and a busy timeout on every connection so the
 API and workers can share the file; the workers' Optuna storage also starts every transaction with
 `BEGIN IMMEDIATE` (see `begin_immediate`), so that its read-then-write is atomic across
-processes; PostgreSQL
-(``postgresql+psycopg://...``) is for many workers on many hosts. Migrations are Alembic
-revisions shipped inside this package and run programmatically by `upgrade`; our version table
-is `hpadvisor_alembic_version` because Optuna keeps its own schema version in Alembic's default
-`alembic_version`.
+processes; PostgreSQL (``postgresql+psycopg://...``) is for many workers on many hosts.
+Migrations are in `worker.store.schema`.
 """
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION_TABLE = "hpadvisor_alembic_version"
 SQLITE_BUSY_TIMEOUT_S = 30
-#: The PostgreSQL advisory-lock key that serialises migrations ("hpad" in ASCII).
-MIGRATION_LOCK = 0x68706164
 
 
 def is_sqlite(url: str) -> bool:
@@ -104,62 +92,6 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit when the block succeeds, roll back when it raises."""
     with factory() as session, session.begin():
         yield session
-
-
-def alembic_config(url: str) -> Config:
-    """Alembic's configuration in code (no alembic.ini): our scripts, the URL as an attribute."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["url"] = url  # not a main option: '%' in a password breaks interpolation
-    return config
-
-
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring our tables to `revision`, then let Optuna create or check its own tables.
-
-    Safe to call from many processes at once (workers on several hosts starting together on a
-    new database): one migrates while the others wait, then find nothing left to do."""
-    with migration_lock(url):
-        command.upgrade(alembic_config(url), revision)
-        from worker.studies import make_storage  # imports optuna: only when migrating
-
-        make_storage(url).engine.dispose()
-
-
-@contextmanager
-def migration_lock(url: str) -> Iterator[None]:
-    """Hold the database's migration lock: a session advisory lock on PostgreSQL (so every
-    schema of one database shares it), an exclusive lock on a file beside a SQLite file."""
-    if is_sqlite(url):
-        database = make_url(url).database
-        if not database or database == ":memory:":
-            yield
-            return
-        with open(f"{database}.migrate-lock", "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
-        return
-    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"),
-                                   {"key": MIGRATION_LOCK})
-    finally:
-        engine.dispose()
-
-
-def include_our_objects(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Alembic filter: tables that exist in the database but not in our models are Optuna's."""
-    return not (type_ == "table" and reflected and compare_to is None)
 
 
 def answers(session: Session) -> bool:

@@ -1,1 +1,1 @@
-"""Alembic migrations for the job store (see `worker.store.db.upgrade`)."""
+"""Alembic migrations for the job store (see `worker.store.schema.upgrade`)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from worker.store.db import VERSION_TABLE, include_our_objects, make_engine
+from worker.store.db import make_engine
 from worker.store.models import Base
+from worker.store.schema import VERSION_TABLE, include_our_objects
 
 config = context.config
 
