@@ -201,6 +201,64 @@ class Advice(_Strict):
     references: list[str] = Field(default_factory=list)
 
 
+ScheduleName = Literal["cosine", "piecewise", "exponential", "constant"]
+PolicyName = Literal["none", "autoaugment", "randaugment", "trivialaugment"]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class ScheduleParams(_Input):
+    """Parameters of a decay schedule: ``piecewise`` reads milestones (epochs from the start)
+    and gamma, ``exponential`` reads gamma_per_epoch; the others read none."""
+
+    milestones: list[Positive] | None = None
+    gamma: Positive | None = None
+    gamma_per_epoch: Positive | None = None
+
+
+class Hyperparameters(_Input):
+    """Every value a recommendation sets, typed: the contract between the advisor, the search
+    and the trial runner (`Recommendation.typed_hyperparameters`). Unknown keys are refused,
+    so a value nobody applies cannot get in; missing ones take the defaults below."""
+
+    optimizer: OptimizerName = "sgd"
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    learning_rate: float = Field(default=0.1, gt=0)
+    lr_schedule: ScheduleName = "cosine"
+    lr_schedule_params: ScheduleParams = Field(default_factory=ScheduleParams)
+    warmup_epochs: float = Field(default=0.0, ge=0)
+    warmup_start_lr: float = Field(default=0.0, ge=0)
+    epochs: Annotated[int, Field(ge=1), BeforeValidator(whole_number)] = 10
+    batch_size: Annotated[int, Field(ge=1), BeforeValidator(whole_number)] = 128
+    weight_decay: float = Field(default=5e-4, ge=0)
+    no_bias_decay: bool = True
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    augmentation: AugmentationLevel | None = None
+    crop_scale: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [0.08, 1.0], min_length=2, max_length=2)
+    crop_ratio: list[Positive] = Field(default_factory=lambda: [3 / 4, 4 / 3], min_length=2,
+                                       max_length=2)
+    horizontal_flip: bool | None = None
+    mixup_alpha: float = Field(default=0.0, ge=0)
+    cutmix_alpha: float = Field(default=0.0, ge=0)
+    auto_augment: PolicyName = "none"
+    random_erasing: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Hyperparameters:
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs: {self.warmup_epochs} is more than epochs "
+                             f"({self.epochs})")
+        for key in ("crop_scale", "crop_ratio"):
+            low, high = getattr(self, key)
+            if low > high:
+                raise ValueError(f"{key}: min {low} is greater than max {high}")
+        for milestone in self.lr_schedule_params.milestones or ():
+            if milestone > self.epochs:
+                raise ValueError(f"lr_schedule_params.milestones: {milestone} is after the "
+                                 f"last epoch ({self.epochs})")
+        return self
+
+
 class Recommendation(_Strict):
     """The advisor's answer: values, one explanation per value, the search region, warnings."""
 
@@ -218,6 +276,10 @@ class Recommendation(_Strict):
 
     def explanation(self, key: str) -> Explanation:
         return next(e for e in self.explanations if e.key == key)
+
+    def typed_hyperparameters(self) -> Hyperparameters:
+        """The values as the typed contract (a ValidationError names a value outside it)."""
+        return Hyperparameters.model_validate(self.hyperparameters)
 
 
 # --- evidence from finished studies --------------------------------------------------------------

@@ -173,3 +173,19 @@ def test_the_policy_varies_within_a_batch(data):
     out = apply_policy(same, v2.RandAugment(num_ops=2, magnitude=9), chunk=4)
     distinct = {out[i].numpy().tobytes() for i in range(0, 32, 4)}
     assert len(distinct) > 2
+
+
+@pytest.mark.parametrize("model", ["resnet50", "mobilenet_v3_small", "vit_b_16",
+                                   "efficientnet_b0", "convnext_tiny", "small_cnn"])
+@pytest.mark.parametrize("training", [
+    {"batch_size": 128}, {"batch_size": 8192}, {"batch_size": 64, "pretrained": True},
+    {"batch_size": 256, "epochs": 90}, {"batch_size": 512, "augmentation": "strong"},
+    {"batch_size": 256, "optimizer": "lamb", "goal": "fast_convergence"},
+])
+def test_every_advised_configuration_is_within_the_typed_contract(model, training):
+    spec = {"name": model} if model != "small_cnn" else {"params_millions": 0.1}
+    answer = advisor.recommend({"model": spec, "training": training,
+                                "dataset": {"num_train_images": 5000, "num_classes": 10,
+                                            "image_size": 64}})
+    typed = answer.typed_hyperparameters()
+    assert TrialConfig.from_mapping(typed) == TrialConfig.from_mapping(answer.hyperparameters)

@@ -1,4 +1,4 @@
-"""Trial configuration: defaults, ignored unknown keys, and ValueErrors naming the key."""
+"""Trial configuration: defaults, refused unknown keys, and ValueErrors naming the key."""
 
 import pytest
 
@@ -71,5 +71,17 @@ def test_schedule_params_are_checked_for_the_chosen_schedule():
         TrialConfig.from_mapping({"lr_schedule": "exponential",
                                   "lr_schedule_params": {"gamma_per_epoch": 0}})
     config = TrialConfig.from_mapping({"lr_schedule": "cosine",
-                                       "lr_schedule_params": {"gamma": -1}})
-    assert config.lr_schedule_params == {}
+                                       "lr_schedule_params": {"gamma": 0.5}})
+    assert config.lr_schedule_params == {}  # another schedule's (a search switched it): unused
+    with pytest.raises(ValueError, match=r"lr_schedule_params\.gamma"):  # but never invalid
+        TrialConfig.from_mapping({"lr_schedule": "cosine", "lr_schedule_params": {"gamma": -1}})
+
+
+def test_the_advisors_typed_hyperparameters_are_taken_as_they_are():
+    import advisor
+
+    answer = advisor.recommend({"model": {"name": "resnet50"},
+                                "training": {"batch_size": 256, "epochs": 90}})
+    config = TrialConfig.from_mapping(answer.typed_hyperparameters())
+    assert config == TrialConfig.from_mapping(answer.hyperparameters)
+    assert config.lr_schedule_params == {"milestones": [30.0, 60.0], "gamma": 0.1}

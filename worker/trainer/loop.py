@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advisor.schemas import Hyperparameters
 from worker.trainer.augment import (
     apply_policy,
     mix_batch,
@@ -263,7 +264,7 @@ class _Trial:
 
 
 def run_trial(
-    config: Mapping[str, Any] | TrialConfig,
+    config: Mapping[str, Any] | TrialConfig | Hyperparameters,
     dataset: str | LoadedDataset,
     model: str,
     *,
@@ -287,6 +288,7 @@ def run_trial(
 
     started = time.perf_counter()
     trial_config = config if isinstance(config, TrialConfig) else TrialConfig.from_mapping(config)
+    # (a mapping or the advisor's typed `Hyperparameters`, validated against the same contract)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     target = resolve_device(device)
     if trial_config.auto_augment != "none" and data.normalised:

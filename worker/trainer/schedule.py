@@ -11,7 +11,8 @@ runs over the remaining steps (`SequentialLR` joins the two):
   (spread over the steps); by default the rate that ends at 1% of the peak.
 * ``constant`` - `ConstantLR` with factor 1: the peak.
 
-`LinearLR` cannot start from exactly 0, so a warmup from 0 starts at 1e-8 of the peak.
+`LinearLR` cannot start from exactly 0, so a warmup from 0 starts at 1e-8 of the peak (and it
+cannot start above the peak: a ``warmup_start_lr`` above it starts at the peak).
 """
 
 from __future__ import annotations
