@@ -172,3 +172,31 @@ def test_no_local_weights_is_a_value_error_saying_where_they_are_looked_for(hub_
 def test_built_in_nets_have_no_pretrained_weights():
     with pytest.raises(ValueError, match="built-in network"):
         build("small_cnn", 3, 3, 32, pretrained=True)
+
+
+def test_timm_weights_in_the_hugging_face_cache_are_offered_by_tag_and_by_name(tmp_path,
+                                                                             hub_dir):
+    """A file laid out as huggingface_hub caches it (models--timm--NAME/snapshots/REV/...)."""
+    import timm as timm_library
+    from safetensors.torch import save_file
+
+    config = timm_library.models.get_pretrained_cfg("resnet10t")
+    repo = config.hf_hub_id.split("@")[0]
+    snapshot = tmp_path / "hf" / f"models--{repo.replace('/', '--')}" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (tmp_path / "hf" / f"models--{repo.replace('/', '--')}" / "refs").mkdir()
+    (tmp_path / "hf" / f"models--{repo.replace('/', '--')}" / "refs" / "main").write_text("abc123")
+    save_file(timm_library.create_model("resnet10t").state_dict(),
+              str(snapshot / "model.safetensors"))
+    import huggingface_hub.constants
+
+    previous = huggingface_hub.constants.HF_HUB_CACHE
+    huggingface_hub.constants.HF_HUB_CACHE = str(tmp_path / "hf")
+    try:
+        offered = weights_module.available_weights()
+        tag = f"timm:resnet10t.{config.tag}"
+        assert offered["timm:resnet10t"].source == "hf_hub" and tag in offered
+        built = build("timm:resnet10t", 3, 3, 32, pretrained=True)
+        assert built.pretrained.source == "hf_hub" and built.pretrained.replaced
+    finally:
+        huggingface_hub.constants.HF_HUB_CACHE = previous

@@ -190,15 +190,15 @@ def _cached_weights() -> dict[str, WeightsFile]:
             if (file := _torchvision_cached(name)) is not None:
                 found[f"torchvision:{name}"] = file
     if files or repos:
-        for full in timm.list_pretrained():
+        for full in timm.list_pretrained():  # "resnet50.a1_in1k": offered by tag and by name
             config = timm.models.get_pretrained_cfg(full)
-            base = full.split(".")[0]
-            if config is None or f"timm:{base}" in found:
+            if config is None:
                 continue
             hf = (config.hf_hub_id or "").split("@")[0]
             if (hf in repos or (config.url and Path(config.url).name in files)) and (
                     file := _timm_cached(full)) is not None:
-                found[f"timm:{base}"] = file
+                found[f"timm:{full}"] = file
+                found.setdefault(f"timm:{full.split('.')[0]}", file)
     return found
 
 
