@@ -234,7 +234,7 @@ def build(
     image_size: int | None = None,
     *,
     pretrained: bool = False,
-    weights: Path | None = None,
+    weights: str | Path | None = None,
     device: str | torch.device = "cpu",
 ) -> BuiltModel:
     """The model `name` for a data set of `num_classes` classes, `in_channels` channels and
@@ -254,7 +254,8 @@ def build(
     if pretrained:
         from worker.trainer.weights import WeightsFile, find_weights, where_weights_are_looked_for
 
-        file = WeightsFile(weights, "given") if weights else find_weights(ref.source, ref.name)
+        file = (WeightsFile(Path(weights), "given") if weights
+                else find_weights(ref.source, ref.name))
         if file is None:
             raise ValueError(f"training.pretrained: no local weights for {ref.key}; looked in "
                              f"{where_weights_are_looked_for()}")
@@ -352,8 +353,6 @@ def _torchvision(ref: ModelRef, num_classes: int, in_channels: int, image_size: 
                                           f"{DEFAULT_INPUT_SIZE} px, the model's fixed input")
     with torch.device(device):
         module = torchvision.models.get_model(ref.name, **kwargs)
-    if size == image_size:
-        note = note or None
     return BuiltModel(module, ref, _family(ref, module), 3, size, note, None, None)
 
 
@@ -443,7 +442,9 @@ def _load_torchvision_weights(built: BuiltModel, path: Path, source: str) -> Pre
         state = dict(interpolate_embeddings(built.input_size, patch, state))
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     replaced = [k for k in own if k not in usable]
-    unexpected = [k for k in state if k not in own]
+    # The auxiliary ImageNet heads of inception_v3 and googlenet are not built (aux_logits off).
+    unexpected = [k for k in state if k not in own
+                  and k.split(".")[0] not in {"AuxLogits", "aux1", "aux2"}]
     heads = [k for k in replaced if k.split(".")[0] in {"fc", "classifier", "heads", "head"}]
     if unexpected or len(heads) != len(replaced) or not usable:
         outside = ", ".join(k for k in replaced if k not in heads)[:200]
