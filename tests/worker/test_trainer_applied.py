@@ -147,11 +147,13 @@ def test_a_job_advised_randaugment_trains_with_torchvisions_randaugment(data, mo
         "training": {"batch_size": 16, "epochs": 1, "augmentation": "strong"}})
     assert advice.hyperparameters["auto_augment"] == "randaugment"
     calls: list[int] = []
+    magnitudes: list[int] = []
     original = v2.RandAugment.forward
 
     def spy(self, *inputs):
         calls.append(len(inputs[0]))
-        assert self.num_ops == 2 and self.magnitude == 9
+        magnitudes.append(self.magnitude)
+        assert self.num_ops == 2 and self.num_magnitude_bins == 11  # m9 on the 0-10 scale
         return original(self, *inputs)
 
     monkeypatch.setattr(v2.RandAugment, "forward", spy)
@@ -159,6 +161,8 @@ def test_a_job_advised_randaugment_trains_with_torchvisions_randaugment(data, mo
     steps = len(result.history) * (48 // 16)
     assert sum(calls) == steps * 16  # every training image went through RandAugment
     assert len(calls) == steps * 8  # eight draws per batch: per-sample variety
+    assert 9 in magnitudes and all(7 <= m <= 11 for m in magnitudes)  # magnitude std 0.5
+    assert len(set(magnitudes)) > 1
     calls.clear()
     run_trial({**advice.hyperparameters, "auto_augment": "none"}, data, "small_cnn",
               device="cpu")

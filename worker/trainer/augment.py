@@ -127,10 +127,20 @@ POLICY_CHUNK = 16
 POLICY_DRAWS = 8
 
 
+#: RandAugment as the recipes the advisor cites use it (timm's ``rand-m9-mstd0.5``, DeiT): two
+#: ops, magnitude 9 on the paper's 0-10 scale, with Gaussian noise of std 0.5 per draw.
+#: torchvision's default scale has 31 bins (magnitude 9 of 30: a third of that strength), so
+#: the op is built with 11 bins, and the noise is drawn per chunk of images, rounded to a bin.
+RANDAUGMENT_OPS = 2
+RANDAUGMENT_MAGNITUDE = 9
+RANDAUGMENT_MAGNITUDE_STD = 0.5
+RANDAUGMENT_BINS = 11
+
+
 def policy_transform(name: str):  # -> torchvision.transforms.v2.Transform | None
     """torchvision's `transforms.v2` op for a policy name: ``autoaugment`` (the ImageNet
-    policy), ``randaugment`` (2 ops at magnitude 9), ``trivialaugment`` (TrivialAugmentWide);
-    None for ``none``."""
+    policy), ``randaugment`` (2 ops at magnitude 9 of 10, see `RANDAUGMENT_BINS`),
+    ``trivialaugment`` (TrivialAugmentWide); None for ``none``."""
     if name == "none":
         return None
     from torchvision.transforms import v2
@@ -138,7 +148,8 @@ def policy_transform(name: str):  # -> torchvision.transforms.v2.Transform | Non
     if name == "autoaugment":
         return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
     if name == "randaugment":
-        return v2.RandAugment(num_ops=2, magnitude=9)
+        return v2.RandAugment(num_ops=RANDAUGMENT_OPS, magnitude=RANDAUGMENT_MAGNITUDE,
+                              num_magnitude_bins=RANDAUGMENT_BINS)
     if name == "trivialaugment":
         return v2.TrivialAugmentWide()
     raise ValueError(f"auto_augment: unknown policy {name!r}")
@@ -151,4 +162,11 @@ def apply_policy(images: Tensor, transform, chunk: int | None = None) -> Tensor:
     `POLICY_DRAWS` draws."""
     if chunk is None:
         chunk = min(POLICY_CHUNK, max(1, len(images) // POLICY_DRAWS))
-    return torch.cat([transform(part) for part in images.split(chunk)])
+    noisy = getattr(transform, "num_magnitude_bins", None) == RANDAUGMENT_BINS
+    parts = []
+    for part in images.split(chunk):
+        if noisy:  # timm's mstd: the magnitude varies per draw, within the scale
+            drawn = RANDAUGMENT_MAGNITUDE + RANDAUGMENT_MAGNITUDE_STD * torch.randn(()).item()
+            transform.magnitude = int(min(max(round(drawn), 0), RANDAUGMENT_BINS - 1))
+        parts.append(transform(part))
+    return torch.cat(parts)

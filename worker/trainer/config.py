@@ -29,8 +29,9 @@ mixup_alpha          0.0                   0 = off
 cutmix_alpha         0.0                   0 = off; with mixup, one of them per batch
 random_erasing       0.0                   probability per image, 0 = off
 auto_augment         "none"                none, autoaugment (ImageNet policy), randaugment
-                                           (2 ops, magnitude 9) or trivialaugment
-                                           (torchvision's transforms.v2, per image)
+                                           (2 ops, magnitude 9 of 10, std 0.5) or
+                                           trivialaugment (torchvision's transforms.v2,
+                                           a fresh draw every few images)
 augmentation         None                  the advisor's level (none, standard, strong): it
                                            chose the values of the augmentation keys above,
                                            which are what the runner applies; recorded only
