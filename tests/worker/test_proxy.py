@@ -10,11 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 
 import optuna
 import pytest
 from optuna.storages import InMemoryStorage, run_grpc_proxy_server
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
 from servers import free_port
 from worker.proxy import BEAT_ATTR, HeartbeatGrpcStorage, is_grpc_url, parse_grpc_url
@@ -69,9 +70,13 @@ def test_only_trials_whose_beat_is_older_than_the_grace_period_are_failed(proxy_
     retried: list[int] = []
     client = storage(proxy_url, retried)
     study = optuna.create_study(storage=client)
-    silent, beating, stale = (study.ask() for _ in range(3))
+    silent, beating = (study.ask() for _ in range(2))
     client.record_heartbeat(beating._trial_id)
-    client.set_trial_system_attr(stale._trial_id, BEAT_ATTR, time.time() - 60)
+    started_long_ago = create_trial(state=TrialState.RUNNING)
+    started_long_ago.datetime_start = datetime.now() - timedelta(seconds=70)
+    stale_id = client.create_new_trial(study._study_id, template_trial=started_long_ago)
+    client.set_trial_system_attr(stale_id, BEAT_ATTR, time.time() - 60)
+    stale = client.get_trial(stale_id)
 
     optuna.storages.fail_stale_trials(study)
 
