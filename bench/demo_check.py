@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import importlib.util
 import json
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 _spec = importlib.util.spec_from_file_location(
@@ -58,10 +58,18 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        rows = list(pool.map(one_job, args.batches, [args.trials] * len(args.batches),
-                             [args.epochs] * len(args.batches),
-                             [args.seed] * len(args.batches)))
+        futures = [pool.submit(one_job, batch, args.trials, args.epochs, args.seed)
+                   for batch in args.batches]
+        for future in as_completed(futures):
+            rows.append(future.result())
+            row = rows[-1]
+            print(f"batch {row['batch']} done: first {row['first']}, best {row['best']}",
+                  file=sys.stderr, flush=True)
+            if args.json:  # written as each job ends, so a cut-off run keeps what it has
+                Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    rows.sort(key=lambda row: row["batch"])
     print(f"{'batch':>5} {'advised lr':>10} {'first':>6} {'best':>6} {'gap':>6}")
     for row in rows:
         first = "-" if row["first"] is None else f"{row['first']:.3f}"
@@ -69,8 +77,6 @@ def main() -> int:
         gap = "-" if row["gap_points"] is None else f"{row['gap_points']:.1f}"
         print(f"{row['batch']:>5} {row['advised']['learning_rate']:>10.3g} {first:>6} "
               f"{best:>6} {gap:>6}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0
 
 
