@@ -9,8 +9,9 @@ worker calls `run_trial` and prunes by raising from its `report` callback::
                        "digits", "small_cnn", device="cpu", seed=0, threads=1)
     print(result.val_accuracy, result.curves()["val_accuracy"])
 
-Models are built by name (`resolve_model`: torchvision's, timm's and the small built-in nets);
-pretrained weights come only from local files (`worker.trainer.weights`).
+Models are built by name (`worker.trainer.model_names.resolve_model`: torchvision's, timm's and
+the small built-in nets); pretrained weights come only from local files
+(`worker.trainer.weights`).
 """
 
 from worker.trainer.config import KEYS, TrialConfig, check_applicable
@@ -24,16 +25,13 @@ from worker.trainer.datasets import (
     register_datasets_from_config,
 )
 from worker.trainer.loop import EpochResult, TrialResult, run_trial
+from worker.trainer.model_names import ModelRef, UnknownModel, model_names, resolve_model
 from worker.trainer.models import (
     BuiltModel,
-    ModelRef,
-    UnknownModel,
     build,
     build_model,
     describe_model,
-    model_names,
     model_params_millions,
-    resolve_model,
 )
 from worker.trainer.weights import (
     available_weights,

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from worker.trainer.model_names import resolve_model
+
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
 HF_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -66,8 +68,6 @@ def where_weights_are_looked_for() -> str:
 def register_weights(model: str, path: str | Path) -> str:
     """Declare `path` as the weights of `model` (any spelling `resolve_model` accepts); returns
     the model's key (``torchvision:resnet50``). ValueError for unknown models or missing files."""
-    from worker.trainer.models import resolve_model
-
     file = Path(path).expanduser()
     if not file.is_file():
         raise ValueError(f"weights.path: {file} is not a file")
