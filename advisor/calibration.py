@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from advisor.rules._base import ModelProfile
+from advisor.profile import ModelProfile
 from advisor.schemas import EvidenceRecord, RecommendationRequest
 
 PRIOR_STUDIES = 2.0

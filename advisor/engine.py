@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from advisor import catalog
+from advisor import calibration, catalog
+from advisor.profile import ModelProfile
 from advisor.rules import ADVICE, CALIBRATE, Context, rules_in_order
-from advisor.rules._base import ModelProfile, Step
+from advisor.rules._base import Step
 from advisor.schemas import (
     Advice,
     EvidenceRecord,
@@ -92,11 +93,17 @@ def recommend(request: RecommendationRequest | Mapping[str, Any],
         request = RecommendationRequest.model_validate(request)
     records = [r if isinstance(r, EvidenceRecord) else EvidenceRecord.model_validate(r)
                for r in evidence]
-    ctx = Context(request=request, model=resolve_model(request), all_evidence=records)
+    ctx = Context(request=request, model=resolve_model(request))
+    selected = False
     for rule in rules_in_order():
+        if not selected and rule.stage >= CALIBRATE:  # the optimizer is chosen by now
+            ctx.evidence = calibration.select(records, request, ctx.model, ctx.optimizer)
+            selected = True
         if rule.applies(ctx):
             for decision in rule.decide(ctx):
                 ctx.record(rule, decision)
+    if not selected:
+        ctx.evidence = calibration.select(records, request, ctx.model, ctx.optimizer)
     missing = [key for key in HYPERPARAMETER_KEYS if key not in ctx.values]
     if missing:
         raise RuntimeError(f"no rule set {missing}")  # a bug in the registry, not user input

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from advisor.catalog import Kind
+from advisor.profile import ModelProfile
 from advisor.schemas import EvidenceRecord, RecommendationRequest
 from advisor.sources import Section
 
@@ -22,17 +22,6 @@ from advisor.sources import Section
 #: values. REFINE: multiplicative refinements of adjusted values. CALIBRATE: evidence from
 #: finished studies moves the rule-based values.
 CHOOSE, SHAPE, BASE, ADJUST, REFINE, CALIBRATE = 0, 1, 2, 3, 4, 5
-
-
-@dataclass(frozen=True)
-class ModelProfile:
-    """What the rules know of the network: its size, family and the kind of recipe it follows."""
-
-    name: str
-    family: str | None
-    params_millions: float
-    kind: Kind
-    known: bool
 
 
 @dataclass(frozen=True)
@@ -63,16 +52,11 @@ class Context:
     values: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, list[Step]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    all_evidence: list[EvidenceRecord] = field(default_factory=list)
+    #: The records of similar profiles, selected once by the engine when the CALIBRATE stage
+    #: begins (similarity needs the optimizer); empty before then.
+    evidence: list[EvidenceRecord] = field(default_factory=list)
     #: The search half-width (a factor) each numeric key's last rule gave, with its reason.
     spreads: dict[str, tuple[float, str]] = field(default_factory=dict)
-
-    @property
-    def evidence(self) -> list[EvidenceRecord]:
-        """The records of similar profiles (needs the optimizer: read it from CALIBRATE on)."""
-        from advisor.calibration import select
-
-        return select(self.all_evidence, self.request, self.model, self.optimizer)
 
     @property
     def batch_size(self) -> int:
