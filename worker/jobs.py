@@ -34,13 +34,14 @@ from worker.schemas import (
     TrialCounts,
     TrialView,
 )
+from worker.states import ACTIVE_STATES
 from worker.store.models import Job, utcnow
 from worker.studies import create_job_study, study_name_for
 
 #: A trial user attribute the worker sets on the trial that runs the advisor's configuration.
 ADVISOR_TRIAL_ATTR = trials.ADVISOR_ATTR
 ADVISOR_TRIAL_ROLE = trials.ADVISOR_ROLE
-CANCELLABLE = ("queued", "running")
+CANCELLABLE = ACTIVE_STATES
 
 
 # --- create ------------------------------------------------------------------------------------

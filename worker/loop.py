@@ -50,6 +50,7 @@ from worker.search import (
     tuned_dimensions,
 )
 from worker.settings import Settings
+from worker.states import ACTIVE_STATES
 from worker.store.db import make_engine, make_sessionmaker, redacted
 from worker.store.models import Job, utcnow
 from worker.studies import study_name_for
@@ -63,7 +64,7 @@ MAX_RETRIES = 3
 #: its parameters have been re-queued because of such errors.
 ERROR_ATTR = "hpadvisor_error"
 REQUEUES_ATTR = "hpadvisor_requeues"
-ACTIVE = ("queued", "running")
+ACTIVE = ACTIVE_STATES
 #: A lost connection (the database restarted, the network dropped): the worker waits and goes
 #: on, with a growing pause, `Settings.db_retries` times in a row at most; then it exits with
 #: the error. Pre-ping on the pool reconnects; a trial cut by the loss is re-queued (see

@@ -22,6 +22,7 @@ from worker import registry
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
 from worker.probe import PROBE_ATTR
+from worker.states import ACTIVE_STATES
 from worker.store.evidence import Evidence
 from worker.store.models import Job, utcnow
 
@@ -33,7 +34,7 @@ def finish_if_done(sessions: sessionmaker[Session], study: optuna.Study, job_id:
     """Finish the job when no trial is left to claim or run; exactly one worker does it."""
     with sessions() as session:
         job = session.get(Job, job_id)
-    if job is None or job.state not in ("queued", "running"):
+    if job is None or job.state not in ACTIVE_STATES:
         return False
     timed_out = (job.timeout_s is not None and job.started_at is not None and
                  (utcnow() - job.started_at).total_seconds() >= job.timeout_s)
@@ -45,7 +46,7 @@ def finish_if_done(sessions: sessionmaker[Session], study: optuna.Study, job_id:
     state = "succeeded" if complete else "failed"
     with sessions.begin() as session:
         won = session.execute(
-            update(Job).where(Job.id == job_id, Job.state.in_(("queued", "running")))
+            update(Job).where(Job.id == job_id, Job.state.in_(ACTIVE_STATES))
             .values(state=state, finished_at=utcnow(),
                     error=None if complete else _failure_reason(trials))).rowcount == 1
     if not won:

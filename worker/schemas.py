@@ -22,6 +22,7 @@ from advisor.schemas import (
 )
 from advisor.search_space import TUNABLE
 from worker.pagination import next_offset
+from worker.states import JobState
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_TRIALS = 10_000
@@ -29,7 +30,6 @@ MAX_TIMEOUT_S = 30 * 24 * 3600.0
 
 Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc"]
 Pruner = Literal["median", "hyperband", "successive_halving", "none"]
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 BUILTIN_OBJECTIVE = "image-classification"
 #: A key `JobRequest.tune` may name: `_known_keys` checks it (its message lists the allowed
 #: keys) and the schema states the same set, with at least one key.

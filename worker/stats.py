@@ -31,7 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from worker.store.models import JOB_STATES, Job
+from worker.states import JOB_STATES
+from worker.store.models import Job
 
 #: Optuna's tables, only the columns read here.
 STUDIES = table("studies", column("study_id", Integer), column("study_name"))

@@ -12,8 +12,8 @@ from api.cli.client import client_arguments, http, request
 from api.cli.profile import add_profile_arguments
 from api.errors import UsageError
 from worker.settings import Settings
+from worker.states import FINAL_STATES, JOB_STATES
 
-FINAL_STATES = ("succeeded", "failed", "cancelled")
 DATASET_FLAGS = ("num_images", "num_classes", "image_size")
 
 
@@ -29,8 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     jobs.add_argument("id", nargs="?", type=int, help="a job id: show that job")
     jobs.add_argument("--watch", action="store_true", help="poll until the job finishes")
     jobs.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
-    jobs.add_argument("--state", choices=("queued", "running", "succeeded", "failed",
-                                          "cancelled"))
+    jobs.add_argument("--state", choices=JOB_STATES)
     jobs.add_argument("--limit", type=int, default=50)
     jobs.add_argument("--json", action="store_true", help="print the service's JSON")
     client_arguments(jobs, settings)

@@ -24,8 +24,8 @@ from worker import jobs as job_functions
 from worker import trials as queries
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
 from worker.pagination import page_count, page_offset
-from worker.schemas import JobState
-from worker.store.models import FINAL_STATES, JOB_STATES, Job
+from worker.states import FINAL_STATES, JOB_STATES, JobState
+from worker.store.models import Job
 
 JOBS_PER_PAGE = 25
 TRIALS_PER_PAGE = 25

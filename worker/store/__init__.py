@@ -5,9 +5,10 @@ Optuna's RDB storage lives in the same database (same URL); trials, parameters a
 values are Optuna's tables and are read through Optuna's API, never copied here.
 """
 
+from worker.states import FINAL_STATES, JOB_STATES
 from worker.store.db import make_engine, make_sessionmaker, redacted, session_scope
 from worker.store.evidence import Evidence
-from worker.store.models import FINAL_STATES, JOB_STATES, Base, Job, RegisteredName
+from worker.store.models import Base, Job, RegisteredName
 from worker.store.schema import include_our_objects, upgrade
 
 __all__ = [

@@ -26,9 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-#: Every state a job can be in; the last three are final.
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINAL_STATES = ("succeeded", "failed", "cancelled")
+from worker.states import JOB_STATES, JobState
+
 NAME_KINDS = ("objective", "dataset")
 
 NAMING_CONVENTION = {
@@ -81,7 +80,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[JobState] = mapped_column(String(16), default="queued")
     objective: Mapped[str] = mapped_column(String(64))
     dataset: Mapped[str] = mapped_column(String(64))
     model_name: Mapped[str] = mapped_column(String(200))

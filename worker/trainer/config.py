@@ -56,8 +56,9 @@ from advisor.schemas import (
     ScheduleParams,
 )
 
-OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
-SCHEDULES: tuple[str, ...] = get_args(ScheduleName)
+#: The optimizer and schedule names are the advisor's (`advisor.schemas`), never spelled here.
+OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
+SCHEDULES: tuple[ScheduleName, ...] = get_args(ScheduleName)
 POLICIES: tuple[str, ...] = get_args(PolicyName)
 LEVELS: tuple[str, ...] = get_args(AugmentationLevel)
 SCHEDULE_PARAMS = tuple(ScheduleParams.model_fields)
@@ -69,10 +70,10 @@ DEFAULT_CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 class TrialConfig:
     """A validated trial configuration (see the module docstring for the keys)."""
 
-    optimizer: str = "sgd"
+    optimizer: OptimizerName = "sgd"
     momentum: float = 0.9
     learning_rate: float = 0.1
-    lr_schedule: str = "cosine"
+    lr_schedule: ScheduleName = "cosine"
     lr_schedule_params: Mapping[str, Any] = field(default_factory=dict)
     warmup_epochs: float = 0.0
     warmup_start_lr: float = 0.0

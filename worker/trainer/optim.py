@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from advisor.schemas import OptimizerName
 from worker.trainer.config import OPTIMIZERS
 
 RMSPROP_ALPHA = 0.9
@@ -44,7 +45,7 @@ def parameter_groups(
 
 
 def build_optimizer(
-    name: str, groups: list[dict[str, Any]], learning_rate: float, momentum: float
+    name: OptimizerName, groups: list[dict[str, Any]], learning_rate: float, momentum: float
 ) -> torch.optim.Optimizer:
     """The optimizer `name` over `groups` (weight decay is set per group)."""
     if name == "sgd":

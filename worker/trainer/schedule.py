@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
+from advisor.schemas import ScheduleName
 from worker.trainer.config import SCHEDULES
 
 EXPONENTIAL_END_FRACTION = 0.01
@@ -34,7 +35,7 @@ __all__ = ["SCHEDULES", "build_scheduler", "schedule_values"]
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer,
-    name: str,
+    name: ScheduleName,
     epochs: int,
     steps_per_epoch: int,
     warmup_epochs: float = 0.0,
