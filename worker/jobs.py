@@ -13,7 +13,7 @@ from typing import Any
 
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from advisor import AdvisorInputError, Recommendation, RecommendationRequest, catalog, recommend
@@ -22,6 +22,7 @@ from advisor.search_space import DEFAULT_TUNED
 from worker import registry, trials
 from worker.errors import FieldError, JobConflict, JobNotFound
 from worker.evidence import evidence_for_job, recent_records
+from worker.pagination import paginate
 from worker.schemas import (
     BUILTIN_OBJECTIVE,
     AdvisorComparison,
@@ -183,12 +184,10 @@ def list_jobs(session: Session, state: JobState | None = None, limit: int = 50,
               offset: int = 0) -> Page[JobSummary]:
     """Newest first; `total` counts every job in the filter."""
     where = [] if state is None else [Job.state == state]
-    total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
-    rows = session.scalars(select(Job).where(*where).order_by(Job.id.desc())
-                           .limit(limit).offset(offset)).all()
-    items = [JobSummary(**_summary_fields(job)) for job in rows]
-    return Page[JobSummary](items=items, total=total, limit=limit, offset=offset,
-                            next_offset=offset + limit if offset + limit < total else None)
+    rows, total = paginate(session, select(Job).where(*where).order_by(Job.id.desc()),
+                           limit, offset)
+    return Page[JobSummary].of([JobSummary(**_summary_fields(job)) for job in rows], total,
+                               limit, offset)
 
 
 def _job(session: Session, job_id: int) -> Job:
@@ -249,8 +248,7 @@ def list_trials(session: Session, storage: BaseStorage, job_id: int, limit: int 
     sid = trials.study_id(session, _job(session, job_id).study_name)
     page = trials.trials_page(session, sid, "number", "asc", limit, offset)
     items = [_trial_view(t) for t in trials.load(storage, sid, [r.trial_id for r in page.rows])]
-    return Page[TrialView](items=items, total=page.total, limit=limit, offset=offset,
-                           next_offset=offset + limit if offset + limit < page.total else None)
+    return Page[TrialView].of(items, page.total, limit, offset)
 
 
 # --- cancel ------------------------------------------------------------------------------------
