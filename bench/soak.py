@@ -1,6 +1,6 @@
 """A long run: many quick trials through real `hpadvisor worker` processes, on PostgreSQL and
 on the SQLite default, checking that the budget is exact, nothing errs, no worker dies, and
-how each worker's resident memory grows.
+how each worker's resident memory grows per trial.
 
     .venv/bin/python bench/soak.py [--pg-workers 4 --pg-trials 2000]
                                    [--sqlite-workers 2 --sqlite-trials 500] [--postgres URL]
@@ -9,8 +9,10 @@ how each worker's resident memory grows.
 trials. The objective is the test suite's `quick` (tests/worker/plugins: no training, 2
 reported epochs), so what is measured is the worker's own bookkeeping. A worker that exits
 before its job is done is restarted and counted. Memory is each worker's VmRSS, sampled every
-0.2 s, read when its log shows its 100th trial and at its last sample; growth is given per
-1,000 trials. PostgreSQL: --postgres or HPADVISOR_TEST_POSTGRES_URL (`make test` creates one).
+0.2 s, read when its log shows its 100th trial and each further hundred; growth per 1,000
+trials is taken between trial 100 and the last hundred, because the worker that finishes the
+job then computes Optuna's parameter importances (fANOVA: tens of MB, once), which the figure
+at exit includes. PostgreSQL: --postgres or HPADVISOR_TEST_POSTGRES_URL (`make test` creates one).
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ class Watched:
     process: subprocess.Popen[bytes]
     log: Path
     rss_at_100_kb: int | None = None
+    anon_at_100_kb: int | None = None
     trials_at_100: int | None = None
     last_rss_kb: int = 0
+    last_anon_kb: int = 0
+    #: (trials, VmRSS kB, RssAnon kB) each time the worker's count passes another hundred.
+    checkpoints: list[tuple[int, int, int]] = field(default_factory=list)
     trials: int = 0
     history: list[tuple[int, int]] = field(default_factory=list)
 
@@ -109,12 +115,14 @@ def start(url: str, directory: Path, index: int) -> Watched:
     return Watched(process, log)
 
 
-def rss_kb(pid: int) -> int | None:
+def rss_kb(pid: int, field: str = "VmRSS") -> int | None:
+    """A process's resident memory in kB: all of it (VmRSS), or only its anonymous memory
+    (RssAnon: the heap, not pages of mapped files such as torch's libraries)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    found = re.search(r"VmRSS:\s+(\d+) kB", status)
+    found = re.search(field + r":\s+(\d+) kB", status)
     return int(found.group(1)) if found else None
 
 
@@ -132,12 +140,14 @@ def soak(kind: str, workers: int, per_worker: int, postgres: str | None) -> dict
                 code = w.process.poll()
                 if code is None:
                     alive += 1
-                    size = rss_kb(w.process.pid)
-                    if size:
-                        w.last_rss_kb = size
+                    size, anon = rss_kb(w.process.pid), rss_kb(w.process.pid, "RssAnon")
+                    if size and anon:
+                        w.last_rss_kb, w.last_anon_kb = size, anon
                     w.trials = len(COMPLETE_LINE.findall(w.log.read_text(errors="replace")))
-                    if w.rss_at_100_kb is None and w.trials >= 100 and size:
-                        w.rss_at_100_kb, w.trials_at_100 = size, w.trials
+                    if w.rss_at_100_kb is None and w.trials >= 100 and size and anon:
+                        w.rss_at_100_kb, w.anon_at_100_kb, w.trials_at_100 = size, anon, w.trials
+                    if size and anon and w.trials >= 100 * (len(w.checkpoints) + 1):
+                        w.checkpoints.append((w.trials, size, anon))
                 elif code != 0:
                     restarts += 1
                     print(f"{kind}: worker {i} exited with {code}; restarted", file=sys.stderr)
@@ -162,13 +172,22 @@ def soak(kind: str, workers: int, per_worker: int, postgres: str | None) -> dict
             state = row.state
         memory = []
         for w in watched:
-            growth = None
-            if w.rss_at_100_kb is not None and w.trials_at_100 is not None and \
-                    w.trials > w.trials_at_100:
-                growth = round((w.last_rss_kb - w.rss_at_100_kb) / 1024 * 1000 /
-                               (w.trials - w.trials_at_100), 2)
+            # Growth between trial 100 and the last hundred passed, before the job's finishing
+            # work (importances, the evidence record) that the figure at exit includes.
+            growth = anon_growth = None
+            last = w.checkpoints[-1] if w.checkpoints else None
+            if last and w.trials_at_100 is not None and last[0] > w.trials_at_100 and \
+                    w.rss_at_100_kb is not None and w.anon_at_100_kb is not None:
+                per = 1000 / (last[0] - w.trials_at_100) / 1024
+                growth = round((last[1] - w.rss_at_100_kb) * per, 1)
+                anon_growth = round((last[2] - w.anon_at_100_kb) * per, 1)
             memory.append({"trials": w.trials, "rss_at_100_mb": _mb(w.rss_at_100_kb),
-                           "rss_at_end_mb": _mb(w.last_rss_kb), "growth_mb_per_1000": growth})
+                           "rss_at_last_hundred_mb": _mb(last[1]) if last else None,
+                           "rss_at_exit_mb": _mb(w.last_rss_kb), "growth_mb_per_1000": growth,
+                           "anon_at_100_mb": _mb(w.anon_at_100_kb),
+                           "anon_at_last_hundred_mb": _mb(last[2]) if last else None,
+                           "anon_growth_mb_per_1000": anon_growth,
+                           "last_hundred": last[0] if last else None})
         return {"backend": kind, "workers": workers, "budget": budget,
                 "trials_done": sum(t.state == TrialState.COMPLETE for t in trials),
                 "trials_in_study": len(trials), "job_state": state, "errors": errors,
@@ -208,9 +227,12 @@ def main() -> None:
               f"{result['worker_restarts']}, {result['seconds']} s "
               f"({result['trials_per_s']} trials/s)")
         for i, m in enumerate(result["memory"]):  # type: ignore[arg-type]
-            print(f"  worker {i}: {m['trials']} trials, RSS {m['rss_at_100_mb']} MB at trial "
-                  f"100 -> {m['rss_at_end_mb']} MB at the end "
-                  f"({m['growth_mb_per_1000']} MB per 1,000 trials)")
+            print(f"  worker {i}: {m['trials']} trials; RSS {m['rss_at_100_mb']} MB at trial "
+                  f"100, {m['rss_at_last_hundred_mb']} MB at trial {m['last_hundred']} "
+                  f"({m['growth_mb_per_1000']} MB per 1,000 trials; anonymous "
+                  f"{m['anon_at_100_mb']} -> {m['anon_at_last_hundred_mb']} MB, "
+                  f"{m['anon_growth_mb_per_1000']} MB per 1,000), {m['rss_at_exit_mb']} MB "
+                  f"at exit, after finishing the job")
     sys.exit(0 if ok else 1)
 
 
