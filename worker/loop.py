@@ -221,7 +221,8 @@ class Worker:
         job = self.load(job_id)
         if job is None or job.state not in ACTIVE:
             return False
-        self.seed_once(job, study)
+        if not self.seed_once(job, study) and self.seeding_elsewhere(job_id, study):
+            return False  # the advisor's trial comes first: wait for its seeder's probe
         ran = False
         while not self.stopping and self.within_time(job):
             claimed = self.claim(job_id)
@@ -270,10 +271,31 @@ class Worker:
         with self.sessions() as session:
             return session.get(Job, job_id)
 
-    def seed_once(self, job: Job, study: optuna.Study) -> None:
+    def seeding_elsewhere(self, job_id: int, study: optuna.Study) -> bool:
+        """Whether another worker won the seed flag and is still probing before it enqueues
+        the advisor's trial. Claiming meanwhile would make a sampled trial come first, and on
+        a small budget could spend it all, leaving the advisor's trial waiting forever. A
+        seeder silent for the grace period is taken for dead and no longer waited for."""
+        job = self.load(job_id)
+        if job is None or not job.seeded or job.trials_claimed > 0:
+            return False
+        if any(t.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE
+               for t in study.get_trials(deepcopy=False)):
+            return False
+        since = job.heartbeat_at
+        if since is None or (datetime.now(UTC) - since).total_seconds() > self.settings.grace_s:
+            log.warning("job %d: its seeder has been silent for over %d s; going on without "
+                        "waiting for the advisor's trial", job_id, self.settings.grace_s,
+                        extra={"job_id": job_id})
+            return False
+        return True
+
+    def seed_once(self, job: Job, study: optuna.Study) -> bool:
+        """Enqueue the advisor's configuration (after the probe) if this worker wins the seed
+        flag; whether it did."""
         with self.sessions.begin() as session:
             won = session.execute(update(Job).where(Job.id == job.id, Job.seeded.is_(False))
-                                  .values(seeded=True)).rowcount == 1
+                                  .values(seeded=True, heartbeat_at=utcnow())).rowcount == 1
         if won:
             dims = tuned_dimensions(job.search_space, job.tune)
             with self.undone_if_database_lost(partial(self.unseed, job.id)):
@@ -284,6 +306,7 @@ class Worker:
                                     skip_if_exists=True)  # so a second seeding is harmless
             log.info("job %d: enqueued the advisor's configuration as the first trial", job.id,
                      extra={"job_id": job.id})
+        return won
 
     def claim(self, job_id: int) -> Job | None:
         """Take one trial of the job's budget, atomically across all workers; the job as it

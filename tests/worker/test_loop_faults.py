@@ -7,6 +7,7 @@ claim, before its trial started; after the seed flag, before the advisor's trial
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import optuna
@@ -18,6 +19,7 @@ from worker import loop, objectives
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.settings import Settings
 from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
+from worker.store.models import utcnow
 from worker.store.optuna_rdb import make_storage
 from worker.studies import create_job_study, study_name_for
 
@@ -215,3 +217,28 @@ def test_a_trial_cut_by_the_database_is_rerun_even_when_its_requeue_is_cut_too(j
     assert [t.state for t in trials].count(TrialState.COMPLETE) == N_TRIALS
     assert [t.state for t in trials].count(TrialState.FAIL) == 1
     assert row.state == "succeeded" and row.trials_claimed == N_TRIALS
+
+
+def test_a_worker_waits_for_the_advisors_trial_while_another_seeds_it(job):
+    """Injects: the seed flag won by another worker that is still probing (no advisor trial
+    yet, its seeding fresh). Must hold: this worker claims nothing, so the advisor's trial
+    comes first; once the seeder has been silent past the grace period, it goes on."""
+    url, job_id = job
+    engine = make_engine(url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        row.seeded, row.heartbeat_at = True, utcnow()
+    worker = worker_for(url, grace_s=3600)
+    assert worker.work_on(job_id) is False
+    _, row = finished(url, job_id)
+    assert row.trials_claimed == 0
+
+    with session_scope(make_sessionmaker(engine)) as session:
+        stale = session.get(Job, job_id)
+        assert stale is not None
+        stale.heartbeat_at = utcnow() - timedelta(hours=2)
+    engine.dispose()
+    assert worker.work_on(job_id) is True
+    _, row = finished(url, job_id)
+    assert row.trials_claimed == N_TRIALS
