@@ -95,7 +95,7 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
     import torch.nn.functional as F
 
     from worker.trainer import TrialConfig, build, load_dataset
-    from worker.trainer.loop import resolve_device
+    from worker.trainer.loop import normaliser_for, resolve_device
     from worker.trainer.optim import build_optimizer, parameter_groups
 
     started = time.perf_counter()
@@ -112,7 +112,7 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
             built = build(model, data.profile.num_classes, int(data.x_train.shape[1]),
                           int(data.x_train.shape[-1]), pretrained=pretrained)
             net = built.module.to(target)
-            normaliser = _normaliser(data, built, target)
+            normaliser = normaliser_for(data, built, target)
             optimizer = build_optimizer(cfg.optimizer, parameter_groups(
                 net, cfg.weight_decay, cfg.no_bias_decay), low, cfg.momentum)
             generator = torch.Generator().manual_seed(seed)
@@ -151,27 +151,6 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
     return {"low": low, "high": high, "steps": len(rates), "rates": rates, "losses": losses,
             "best_rate": best_rate, "exploded_at": exploded_at,
             "seconds": round(time.perf_counter() - started, 2)}
-
-
-def _normaliser(data: Any, built: Any, device: Any) -> Any:
-    """The trainer's input normalisation for this data set and model (see trainer.loop)."""
-    import torch
-
-    from worker.trainer.loop import Normaliser
-
-    mean, std = (built.mean, built.std) if built.mean is not None else (data.mean, data.std)
-    channels = data.profile.channels if data.x_train.ndim < 4 else data.x_train.shape[1]
-    if mean is not None and len(mean) != channels:
-        mean, std = (sum(mean) / len(mean),), (sum(std or ()) / len(std or (1,)),)
-
-    def column(values: Any) -> Any:
-        if values is None:
-            return None
-        return torch.tensor(values, device=device, dtype=torch.float32).view(1, -1, 1, 1)
-
-    repeat = built.in_channels // channels if built.in_channels != channels else 1
-    size = built.input_size if built.input_size != data.x_train.shape[-1] else None
-    return Normaliser(column(mean), column(std), repeat, size)
 
 
 def decide(test: Mapping[str, Any], dim: SearchDimension) -> tuple[SearchDimension, dict[str, Any]]:

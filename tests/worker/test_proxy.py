@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta
 
 import optuna
 import pytest
-from optuna.storages import InMemoryStorage, run_grpc_proxy_server
 from optuna.trial import TrialState, create_trial
 
 from servers import free_port
@@ -45,14 +43,6 @@ def test_bad_grpc_addresses_say_what_is_expected(url: str, message: str) -> None
     with pytest.raises(ValueError) as error:
         parse_grpc_url(url)
     assert message in str(error.value)
-
-
-@pytest.fixture(scope="module")
-def proxy_url() -> str:
-    port = free_port()
-    threading.Thread(target=run_grpc_proxy_server, args=(InMemoryStorage(),),
-                     kwargs={"host": "127.0.0.1", "port": port}, daemon=True).start()
-    return f"grpc://127.0.0.1:{port}"
 
 
 def storage(url: str, retried: list[int] | None = None) -> HeartbeatGrpcStorage:

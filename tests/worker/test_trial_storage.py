@@ -4,17 +4,15 @@ and through a real gRPC storage proxy in a thread."""
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.storages import InMemoryStorage, RDBStorage, run_grpc_proxy_server
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState, create_trial
 from sqlalchemy.exc import OperationalError
 
-from servers import free_port
 from worker.proxy import BEAT_ATTR, HeartbeatGrpcStorage
 from worker.trial_storage import WorkerRDBStorage, make_worker_rdb_storage
 
@@ -22,14 +20,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore:Heartbeat of storage"),
               pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 
 GRACE_S = 5
-
-
-@pytest.fixture(scope="module")
-def proxy_url() -> str:
-    port = free_port()
-    threading.Thread(target=run_grpc_proxy_server, args=(InMemoryStorage(),),
-                     kwargs={"host": "127.0.0.1", "port": port}, daemon=True).start()
-    return f"grpc://127.0.0.1:{port}"
 
 
 @pytest.fixture(params=["rdb", "proxy"])

@@ -328,7 +328,9 @@ def _thread_count(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _normaliser(data: LoadedDataset, built: BuiltModel, device: torch.device) -> Normaliser:
+def normaliser_for(data: LoadedDataset, built: BuiltModel,
+                   device: torch.device) -> Normaliser:
+    """The input normalisation for this data set and model (also used by worker.probe)."""
     mean, std = (built.mean, built.std) if built.mean is not None else (data.mean, data.std)
     channels = data.profile.channels if data.x_train.ndim < 4 else data.x_train.shape[1]
     if mean is not None and len(mean) != channels:  # RGB statistics, grey images
@@ -365,7 +367,7 @@ def _prepare(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     optimizer = build_optimizer(config.optimizer, groups, config.learning_rate, config.momentum)
-    normaliser = _normaliser(data, built, device)
+    normaliser = normaliser_for(data, built, device)
     train = Batches.place(data.x_train, data.y_train, device, stream, seed, batch_size)
     return _Trial(
         config=config,
