@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from advisor.schedules import SEARCHED
 from advisor.schemas import RecommendationRequest, SearchDimension
 
 #: Above these rates the optimizer diverges in published practice: (rate, at batch); the ceiling
@@ -118,7 +119,7 @@ def build_search_space(request: RecommendationRequest, values: dict[str, Any],
         SearchDimension(key="random_erasing", type="float", low=0.0, high=0.5,
                         default=values["random_erasing"], reason="off to twice the recipes' 0.25"),
         SearchDimension(key="lr_schedule", type="categorical",
-                        choices=["cosine", "piecewise", "exponential"],
+                        choices=list(SEARCHED),
                         default=values["lr_schedule"], reason="the three decays recipes use"),
         SearchDimension(key="optimizer", type="categorical", choices=optimizers,
                         default=optimizer, reason="the advised optimizer and its usual "

@@ -25,6 +25,7 @@ from optuna.samplers import (
     TPESampler,
 )
 
+from advisor.schedules import default_params
 from advisor.schemas import SearchDimension
 from advisor.search_space import DEFAULT_TUNED
 
@@ -82,7 +83,8 @@ def advisor_params(dims: list[SearchDimension]) -> dict[str, Any]:
 
 def trial_config(advised: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
     """The advisor's configuration with the sampled keys replaced (crop_scale_min is the lower
-    end of crop_scale)."""
+    end of crop_scale). A sampled schedule or length gets the parameters the advisor gives that
+    schedule over that length (`advisor.schedules`), not the ones advised for another."""
     config = dict(advised)
     for key, value in sampled.items():
         if key == "crop_scale_min":
@@ -90,4 +92,8 @@ def trial_config(advised: dict[str, Any], sampled: dict[str, Any]) -> dict[str, 
             config["crop_scale"] = [min(float(value), high), high]
         else:
             config[key] = value
+    schedule, epochs = config.get("lr_schedule"), config.get("epochs")
+    if (schedule, epochs) != (advised.get("lr_schedule"), advised.get("epochs")) and \
+            schedule is not None and epochs is not None:
+        config["lr_schedule_params"] = default_params(str(schedule), int(epochs))
     return config

@@ -14,7 +14,7 @@ from advisor import sources as src
 from advisor.rules._base import CALIBRATE, Context, Decision, Rule
 from advisor.rules._format import round_sig
 from advisor.rules._registry import register
-from advisor.rules.schedule import piecewise_milestones
+from advisor.schedules import SEARCHED, default_params
 
 _EVIDENCE = {
     "job_id": 1, "advised": {"learning_rate": 0.1}, "best": {"learning_rate": 1.0},
@@ -54,14 +54,6 @@ class NumericCalibration(Rule):
             yield Decision(key, after, shift.describe(before, after))
 
 
-def schedule_params(schedule: str, epochs: int) -> dict[str, object]:
-    if schedule == "piecewise":
-        return {"milestones": piecewise_milestones(epochs), "gamma": 0.1}
-    if schedule == "exponential":
-        return {"gamma_per_epoch": round(0.97 ** (1 / 2.4), 5)}
-    return {}
-
-
 @register
 class ScheduleCalibration(Rule):
     id = "calibration.schedule"
@@ -85,10 +77,9 @@ class ScheduleCalibration(Rule):
         if "lr_schedule" not in flips:
             return
         value, jobs = flips["lr_schedule"]
-        if value == ctx.values["lr_schedule"] or value not in ("cosine", "piecewise",
-                                                               "exponential"):
+        if value == ctx.values["lr_schedule"] or value not in SEARCHED:
             return
         why = (f"{len(jobs)} of {len(ctx.evidence)} similar studies (jobs {', '.join(jobs)}) "
                f"won with the {value} schedule")
         yield Decision("lr_schedule", value, why)
-        yield Decision("lr_schedule_params", schedule_params(str(value), ctx.epochs), why)
+        yield Decision("lr_schedule_params", default_params(str(value), ctx.epochs), why)

@@ -10,6 +10,7 @@ from advisor.rules._base import BASE, CHOOSE, Context, Decision, Rule
 from advisor.rules._format import num
 from advisor.rules._registry import register
 from advisor.rules._scale import log_interp
+from advisor.schedules import default_params, exponential_gamma_per_epoch
 
 #: Epochs below which the guidance's cosine decay leaves too few epochs at a small rate.
 COSINE_MIN_EPOCHS = 150
@@ -132,12 +133,6 @@ class EpochsByRecipe(Rule):
                        f"this kind of model use when aiming at {goal}")
 
 
-def piecewise_milestones(epochs: int) -> list[int]:
-    """Divide by 10 every quarter (every 30 of 120 epochs) or every third in shorter runs."""
-    parts = 4 if epochs >= 100 else 3
-    return sorted({max(1, round(epochs * i / parts)) for i in range(1, parts)})
-
-
 @register
 class ScheduleByOptimizerAndEpochs(Rule):
     id = "schedule.by_optimizer_and_epochs"
@@ -164,7 +159,7 @@ class ScheduleByOptimizerAndEpochs(Rule):
                            "from the peak rate to about zero")
             yield Decision("lr_schedule_params", {}, "cosine needs no parameters")
         elif optimizer == "rmsprop" and epochs >= COSINE_MIN_EPOCHS:
-            gamma = round(0.97 ** (1 / 2.4), 5)
+            gamma = exponential_gamma_per_epoch(epochs)
             yield Decision("lr_schedule", "exponential", "the RMSProp recipes multiply the "
                            "rate by 0.97 every 2.4 epochs over their long schedules")
             yield Decision("lr_schedule_params", {"gamma_per_epoch": gamma},
@@ -180,11 +175,12 @@ class ScheduleByOptimizerAndEpochs(Rule):
                            "run at 1/10 of the rate or less); cosine decays smoothly, per step")
             yield Decision("lr_schedule_params", {}, "cosine needs no parameters")
         else:
-            milestones = piecewise_milestones(epochs)
+            params = default_params("piecewise", epochs)
+            milestones = params["milestones"]
             yield Decision("lr_schedule", "piecewise", f"{epochs} epochs is short for cosine "
                            "decay, which spends too few epochs at a small rate; piecewise decay "
                            "drops the rate by 10x at fixed epochs")
-            yield Decision("lr_schedule_params", {"milestones": milestones, "gamma": 0.1},
+            yield Decision("lr_schedule_params", params,
                            "divide by 10 at epochs " + ", ".join(map(str, milestones)) +
                            " (as 30/60/90 of 120)")
 

@@ -53,12 +53,16 @@ def test_cosine_decays_from_peak_to_zero_over_the_steps_after_warmup():
     assert schedule(99) < 1e-3
 
 
-def test_piecewise_drops_by_gamma_at_default_milestones_half_and_three_quarters():
+def test_piecewise_defaults_to_the_advisors_milestones():
+    # The advisor's thirds of a short run (3 and 5 of 8 epochs), divided by 10 at each.
     schedule = build_schedule("piecewise", 1.0, epochs=8, steps_per_epoch=10)
-    assert schedule(39) == pytest.approx(1.0)
-    assert schedule(40) == pytest.approx(0.1)
-    assert schedule(59) == pytest.approx(0.1)
-    assert schedule(60) == pytest.approx(0.01)
+    assert schedule(29) == pytest.approx(1.0)
+    assert schedule(30) == pytest.approx(0.1)
+    assert schedule(49) == pytest.approx(0.1)
+    assert schedule(50) == pytest.approx(0.01)
+    # ... and its quarters of a long one: 30/60/90 of 120.
+    long = build_schedule("piecewise", 1.0, epochs=120, steps_per_epoch=1)
+    assert [long(s) for s in (29, 30, 60, 90)] == pytest.approx([1.0, 0.1, 0.01, 0.001])
 
 
 def test_piecewise_uses_given_milestones_and_gamma():
@@ -67,12 +71,17 @@ def test_piecewise_uses_given_milestones_and_gamma():
     assert [schedule(s) for s in (11, 12, 23, 24)] == pytest.approx([1.0, 0.5, 0.5, 0.25])
 
 
-def test_exponential_ends_at_one_percent_of_peak_by_default():
+def test_exponential_defaults_to_the_advisors_rate():
+    # A short run decays by the factor that would end at 1% of the peak over its epochs,
+    # counted from the end of warmup.
     schedule = build_schedule("exponential", 1.0, epochs=10, steps_per_epoch=10,
                               warmup_epochs=2)
+    per_epoch = round(0.01 ** (1 / 10), 5)
     assert schedule(20) == pytest.approx(1.0)
-    assert schedule(100) == pytest.approx(0.01)
-    assert schedule(60) == pytest.approx(0.1)
+    assert schedule(70) == pytest.approx(per_epoch ** 5)
+    # A long one keeps the recipe's 0.97 every 2.4 epochs.
+    long = build_schedule("exponential", 1.0, epochs=350, steps_per_epoch=1)
+    assert long(24) == pytest.approx(0.97 ** 10, rel=1e-3)
 
 
 def test_exponential_with_gamma_per_epoch():

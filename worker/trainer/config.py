@@ -14,8 +14,9 @@ optimizer            "sgd"                 sgd, adamw, rmsprop, lamb or lars
 momentum             0.9                   SGD/RMSprop/LARS momentum; Adam beta1
 learning_rate        0.1                   peak learning rate
 lr_schedule          "cosine"              cosine, piecewise, exponential or constant
-lr_schedule_params   {}                    piecewise: milestones (epochs), gamma;
-                                           exponential: gamma_per_epoch
+lr_schedule_params   the schedule's        piecewise: milestones (epochs), gamma;
+                     (advisor.schedules)   exponential: gamma_per_epoch; what is not given
+                                           is the advisor's default for the epochs
 warmup_epochs        0                     linear warmup, per step (may be fractional)
 warmup_start_lr      0.0                   learning rate at the first warmup step
 epochs               10
@@ -55,6 +56,7 @@ from advisor.schemas import (
     ScheduleName,
     ScheduleParams,
 )
+from advisor.schedules import params_for
 
 #: The optimizer and schedule names are the advisor's (`advisor.schemas`), never spelled here.
 OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
@@ -113,16 +115,15 @@ class TrialConfig:
     @classmethod
     def from_hyperparameters(cls, values: Hyperparameters) -> TrialConfig:
         """The trainer's frozen view of validated values: the schedule's own parameters only
-        (a search may switch lr_schedule away from the one the parameters were advised for)."""
+        (a search may switch lr_schedule away from the one the parameters were advised for),
+        the ones not given filled in as the advisor would (`advisor.schedules.params_for`)."""
         params = values.lr_schedule_params.model_dump(exclude_none=True)
-        reads = {"piecewise": ("milestones", "gamma"), "exponential": ("gamma_per_epoch",)}
         return cls(
             optimizer=values.optimizer,
             momentum=values.momentum,
             learning_rate=values.learning_rate,
             lr_schedule=values.lr_schedule,
-            lr_schedule_params={k: v for k, v in params.items()
-                                if k in reads.get(values.lr_schedule, ())},
+            lr_schedule_params=params_for(values.lr_schedule, values.epochs, params),
             warmup_epochs=values.warmup_epochs,
             warmup_start_lr=values.warmup_start_lr,
             epochs=values.epochs,

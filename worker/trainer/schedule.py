@@ -5,10 +5,14 @@ The optimizer's learning rate is the peak. A linear warmup (`LinearLR`) over the
 runs over the remaining steps (`SequentialLR` joins the two):
 
 * ``cosine`` - `CosineAnnealingLR`: half a cosine from the peak to 0 at the last step.
-* ``piecewise`` - `MultiStepLR`: the peak times ``gamma`` (default 0.1) for every milestone
-  passed; milestones are epochs from the start of training, default 1/2 and 3/4 of the epochs.
+* ``piecewise`` - `MultiStepLR`: the peak times ``gamma`` for every milestone passed;
+  milestones are epochs from the start of training.
 * ``exponential`` - `ExponentialLR`: the peak times ``gamma_per_epoch`` per epoch after warmup
-  (spread over the steps); by default the rate that ends at 1% of the peak.
+  (spread over the steps).
+
+Parameters not given are the advisor's defaults for the run's length
+(`advisor.schedules.params_for`: 30/60/90 of 120 epochs, divide by 10; 0.97 every 2.4 epochs on
+long runs, ending at 1% of the peak on short ones), so trainer and advisor never disagree.
 * ``constant`` - `ConstantLR` with factor 1: the peak.
 
 `LinearLR` cannot start from exactly 0, so a warmup from 0 starts at 1e-8 of the peak (and it
@@ -24,10 +28,10 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
+from advisor.schedules import params_for
 from advisor.schemas import ScheduleName
 from worker.trainer.config import SCHEDULES
 
-EXPONENTIAL_END_FRACTION = 0.01
 MIN_START_FACTOR = 1e-8
 
 __all__ = ["SCHEDULES", "build_scheduler", "schedule_values"]
@@ -44,7 +48,7 @@ def build_scheduler(
 ) -> lr_scheduler.LRScheduler:
     """torch's scheduler for `epochs` epochs of `steps_per_epoch` steps (params validated by
     `TrialConfig`); call its ``step()`` after every optimizer step."""
-    params = params or {}
+    params = params_for(name, epochs, params)
     peak = float(optimizer.param_groups[0]["lr"])
     warmup_steps = round(warmup_epochs * steps_per_epoch)
     decay_steps = max(epochs * steps_per_epoch - warmup_steps, 1)
@@ -52,13 +56,11 @@ def build_scheduler(
     if name == "cosine":
         main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=0.0)
     elif name == "piecewise":
-        milestones: Sequence[float] = params.get("milestones", (epochs / 2, epochs * 3 / 4))
+        milestones: Sequence[float] = params["milestones"]
         steps = sorted(max(1, round(m * steps_per_epoch) - warmup_steps) for m in milestones)
-        main = lr_scheduler.MultiStepLR(optimizer, milestones=steps,
-                                        gamma=float(params.get("gamma", 0.1)))
+        main = lr_scheduler.MultiStepLR(optimizer, milestones=steps, gamma=float(params["gamma"]))
     elif name == "exponential":
-        decay_epochs = decay_steps / steps_per_epoch
-        per_epoch = params.get("gamma_per_epoch", EXPONENTIAL_END_FRACTION ** (1 / decay_epochs))
+        per_epoch = params["gamma_per_epoch"]
         main = lr_scheduler.ExponentialLR(optimizer, gamma=float(per_epoch) ** (
             1 / steps_per_epoch))
     elif name == "constant":
