@@ -3,7 +3,7 @@
 Pure Python: imports only pydantic and the standard library, so it can be embedded anywhere.
 """
 
-from advisor.diagnosis import diagnose
+from advisor.curves import diagnose
 from advisor.engine import HYPERPARAMETER_KEYS, AdvisorInputError, recommend
 from advisor.schemas import EvidenceRecord, Recommendation, RecommendationRequest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from advisor import calibration, catalog
+from advisor import catalog, similar_studies
 from advisor.profile import ModelProfile
 from advisor.rules import ADVICE, CALIBRATE, Context, rules_in_order
 from advisor.rules._base import Step
@@ -97,13 +97,13 @@ def recommend(request: RecommendationRequest | Mapping[str, Any],
     selected = False
     for rule in rules_in_order():
         if not selected and rule.stage >= CALIBRATE:  # the optimizer is chosen by now
-            ctx.evidence = calibration.select(records, request, ctx.model, ctx.optimizer)
+            ctx.evidence = similar_studies.select(records, request, ctx.model, ctx.optimizer)
             selected = True
         if rule.applies(ctx):
             for decision in rule.decide(ctx):
                 ctx.record(rule, decision)
     if not selected:
-        ctx.evidence = calibration.select(records, request, ctx.model, ctx.optimizer)
+        ctx.evidence = similar_studies.select(records, request, ctx.model, ctx.optimizer)
     missing = [key for key in HYPERPARAMETER_KEYS if key not in ctx.values]
     if missing:
         raise RuntimeError(f"no rule set {missing}")  # a bug in the registry, not user input

@@ -368,7 +368,12 @@ class Change(_Strict):
 
 
 class Diagnosis(_Strict):
+    """What a run's curves say: the state, the measurements it was read from, and the changes."""
+
     state: DiagnosisState
-    evidence: dict[str, float]
+    evidence: dict[str, float] = Field(
+        description="The measurements taken from the curves (final and best accuracies, the "
+                    "train-validation gap, slopes over the last quarter) that the state was "
+                    "read from; not records of finished studies.")
     summary: str
     changes: list[Change]

@@ -16,8 +16,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from advisor import diagnose
-from advisor.calibration import CATEGORICAL_KEYS, LINEAR_KEYS, LOG_KEYS
 from advisor.schemas import EvidenceProfile, EvidenceRecord
+from advisor.similar_studies import CATEGORICAL_KEYS, LINEAR_KEYS, LOG_KEYS
 from worker import registry
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR

@@ -1,7 +1,7 @@
 """Rules that fold evidence from finished studies into the rule-based values (last stage).
 
-They apply only when the request came with similar evidence; see `advisor.calibration` for how
-similarity, shrinkage and bounds are defined.
+They apply only when the request came with similar evidence; see `advisor.similar_studies` for
+how similarity, shrinkage and bounds are defined.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from advisor import calibration
+from advisor import similar_studies
 from advisor import sources as src
 from advisor.rules._base import CALIBRATE, Context, Decision, Rule
 from advisor.rules._format import round_sig
@@ -31,7 +31,7 @@ _REQUEST = {"model": {"name": "resnet20", "params_millions": 0.27},
 @register
 class NumericCalibration(Rule):
     id = "calibration.numeric"
-    sets = ("learning_rate", "weight_decay", *calibration.LINEAR_KEYS)
+    sets = ("learning_rate", "weight_decay", *similar_studies.LINEAR_KEYS)
     stage = CALIBRATE
     summary = (
         "The best rate and decay depend on the optimizer, the data and the task, so finished "
@@ -45,7 +45,7 @@ class NumericCalibration(Rule):
         return bool(ctx.evidence)
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        for key, shift in calibration.numeric_shifts(ctx.evidence).items():
+        for key, shift in similar_studies.numeric_shifts(ctx.evidence).items():
             before = float(ctx.values[key])
             if shift.log:
                 after = round_sig(before * math.exp(shift.applied))
@@ -70,10 +70,10 @@ class ScheduleCalibration(Rule):
         {"lr_schedule": "piecewise"})
 
     def applies(self, ctx: Context) -> bool:
-        return len(ctx.evidence) >= calibration.MIN_FLIP_STUDIES
+        return len(ctx.evidence) >= similar_studies.MIN_FLIP_STUDIES
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        flips = calibration.categorical_flips(ctx.evidence)
+        flips = similar_studies.categorical_flips(ctx.evidence)
         if "lr_schedule" not in flips:
             return
         value, jobs = flips["lr_schedule"]

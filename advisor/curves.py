@@ -1,8 +1,9 @@
-"""`diagnose`: per-epoch train and validation curves in, a state and concrete changes out.
+"""Reading training curves: `diagnose` takes per-epoch curves and returns a state and changes.
 
 The states follow the guidance's reading of train against validation accuracy: train a little
 above or level with validation is healthy, far above is overfitting, below is underfitting. A
-blown-up loss is diverging; curves still climbing at the end have not converged.
+blown-up loss is diverging; curves still climbing at the end have not converged. The changes
+for each state come from the rules in `advisor.rules.diagnosis`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _finite(values: list[float] | None) -> bool:
 
 
 def measure(curves: Curves) -> dict[str, float]:
+    """The measurements `classify` reads (accuracies as fractions; slopes per epoch)."""
     train, val = _as_fraction(curves.train_accuracy), _as_fraction(curves.val_accuracy)
     return {
         "epochs": float(len(train)),
@@ -52,7 +54,7 @@ def measure(curves: Curves) -> dict[str, float]:
     }
 
 
-def _diverged(curves: Curves, evidence: dict[str, float]) -> bool:
+def _diverged(curves: Curves, measures: dict[str, float]) -> bool:
     losses = [curves.train_loss, curves.val_loss]
     if not all(_finite(loss) for loss in losses):
         return True
@@ -61,16 +63,16 @@ def _diverged(curves: Curves, evidence: dict[str, float]) -> bool:
     loss = curves.train_loss
     if loss and len(loss) >= 3 and loss[-1] > 2 * min(loss) and loss[-1] > loss[0]:
         return True
-    return evidence["train_drop_from_best"] > 0.2
+    return measures["train_drop_from_best"] > 0.2
 
 
-def classify(curves: Curves, evidence: dict[str, float]) -> tuple[DiagnosisState, str]:
-    gap = evidence["gap"]
-    if _diverged(curves, evidence):
+def classify(curves: Curves, measures: dict[str, float]) -> tuple[DiagnosisState, str]:
+    gap = measures["gap"]
+    if _diverged(curves, measures):
         return "diverging", "the loss blew up or accuracy collapsed during training"
-    val_still_rising = evidence["val_slope"] > STILL_RISING
-    if gap > OVERFIT_GAP and (not val_still_rising or evidence["val_drop_from_best"] > 0.02
-                              or evidence["final_train_accuracy"] >= SATURATED):
+    val_still_rising = measures["val_slope"] > STILL_RISING
+    if gap > OVERFIT_GAP and (not val_still_rising or measures["val_drop_from_best"] > 0.02
+                              or measures["final_train_accuracy"] >= SATURATED):
         return "overfitting", (f"train accuracy ends {gap:.1%} above validation accuracy; a "
                                "healthy run keeps them within a few points")
     if gap > OVERFIT_GAP:
@@ -80,7 +82,7 @@ def classify(curves: Curves, evidence: dict[str, float]) -> tuple[DiagnosisState
     if gap < -UNDERFIT_GAP:
         return "underfitting", (f"train accuracy ends {-gap:.1%} below validation accuracy: "
                                 "regularisation makes training harder than it needs to be")
-    if evidence["train_slope"] > STILL_RISING and evidence["val_slope"] > STILL_RISING:
+    if measures["train_slope"] > STILL_RISING and measures["val_slope"] > STILL_RISING:
         return "not_converged", ("both accuracies were still rising over the last quarter of "
                                  "training")
     return "healthy", "train and validation accuracy end close together and have levelled off"
@@ -97,8 +99,8 @@ def diagnose(curves: Curves | Mapping[str, Any]) -> Diagnosis:
     """
     if not isinstance(curves, Curves):
         curves = Curves.model_validate(curves)
-    evidence = measure(curves)
-    state, summary = classify(curves, evidence)
+    measures = measure(curves)
+    state, summary = classify(curves, measures)
     changes = []
     for rule in DIAGNOSIS_RULES:
         if rule.state != state:
@@ -109,4 +111,4 @@ def diagnose(curves: Curves | Mapping[str, Any]) -> Diagnosis:
                 key=rule.key, current=proposal.current, suggested=proposal.suggested,
                 action=proposal.action, rule=rule.id, reason=proposal.reason,
                 sources=[s.source() for s in rule.sources]))
-    return Diagnosis(state=state, evidence=evidence, summary=summary, changes=changes)
+    return Diagnosis(state=state, evidence=measures, summary=summary, changes=changes)

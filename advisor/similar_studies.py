@@ -1,4 +1,6 @@
-"""Calibration: finished studies of similar profiles move the rule-based values.
+"""Similar finished studies: which records are similar, and how far they move each value.
+
+The calibration rules (`advisor.rules.calibration`) apply what this module computes.
 
 Similarity is explicit (`similar`): the same optimizer family, model size within a factor of
 4, data-set size within a factor of 10, images within a factor of 2 in side, the same
