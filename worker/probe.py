@@ -95,8 +95,8 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
     import torch.nn.functional as F
 
     from worker.trainer import TrialConfig, build, load_dataset
-    from worker.trainer.loop import normaliser_for, resolve_device
     from worker.trainer.optim import build_optimizer, parameter_groups
+    from worker.trainer.run import normaliser_for, resolve_device
 
     started = time.perf_counter()
     cfg = TrialConfig.from_mapping(config)

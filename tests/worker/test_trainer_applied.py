@@ -14,10 +14,10 @@ from torchvision.transforms import v2
 
 import advisor
 from advisor.engine import HYPERPARAMETER_KEYS
-from worker.trainer import loop
+from worker.trainer import run as trial_run
 from worker.trainer.config import KEYS, RECORDED_ONLY, TrialConfig
 from worker.trainer.datasets import DatasetProfile, LoadedDataset
-from worker.trainer.loop import run_trial
+from worker.trainer.run import run_trial
 
 #: A configuration with every feature on, so that changing any one value shows.
 BASE = {
@@ -61,11 +61,11 @@ def observe(config: dict, data: LoadedDataset, monkeypatch, run: bool = True) ->
         smoothing.append(kwargs.get("label_smoothing", 0.0))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(loop.F, "cross_entropy", spy)
+    monkeypatch.setattr(trial_run.F, "cross_entropy", spy)
     trial_config = TrialConfig.from_mapping(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        trial = loop._prepare(trial_config, data, "small_cnn", torch.device("cpu"), seed=0)
+        trial = trial_run._prepare(trial_config, data, "small_cnn", torch.device("cpu"), seed=0)
         augmented = [trial.augment(data.x_train[i * 8 : (i + 1) * 8], data.y_train[:8])
                      for i in range(4)]
     groups = [{k: v for k, v in g.items() if k != "params"} | {"n": len(g["params"])}
@@ -76,8 +76,8 @@ def observe(config: dict, data: LoadedDataset, monkeypatch, run: bool = True) ->
         for _ in range(trial.steps_per_epoch * trial_config.epochs):
             rates.append(trial.optimizer.param_groups[0]["lr"])
             trial.scheduler.step()
-        loop._train_epoch(trial)  # one epoch of this trial: label smoothing as the loss sees it
-    monkeypatch.setattr(loop.F, "cross_entropy", original)
+        trial_run._train_epoch(trial)  # one epoch: label smoothing as the loss sees it
+    monkeypatch.setattr(trial_run.F, "cross_entropy", original)
     result = run_trial(config, data, "small_cnn", device="cpu", seed=0) if run else None
     return {
         "optimizer": type(trial.optimizer).__name__,

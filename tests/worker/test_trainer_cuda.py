@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from worker.trainer import loop
+from worker.trainer import run
 from worker.trainer.datasets import DatasetProfile, LoadedDataset
-from worker.trainer.loop import run_trial
+from worker.trainer.run import run_trial
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 
@@ -26,7 +26,7 @@ def data() -> LoadedDataset:
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_trial_on_cuda_runs_in_bf16_and_channels_last(data, monkeypatch, stream):
     seen = []
-    original = loop.build
+    original = run.build
 
     def spy(*args, **kwargs):
         built = original(*args, **kwargs)
@@ -37,7 +37,7 @@ def test_a_trial_on_cuda_runs_in_bf16_and_channels_last(data, monkeypatch, strea
                 inputs[0].is_contiguous(memory_format=torch.channels_last)))
         return built
 
-    monkeypatch.setattr(loop, "build", spy)
+    monkeypatch.setattr(run, "build", spy)
     result = run_trial({"epochs": 2, "batch_size": 64, "learning_rate": 0.05,
                         "auto_augment": "randaugment", "mixup_alpha": 0.2, "cutmix_alpha": 1.0,
                         "random_erasing": 0.25}, data, "resnet18", device="cuda", stream=stream)
@@ -46,8 +46,8 @@ def test_a_trial_on_cuda_runs_in_bf16_and_channels_last(data, monkeypatch, strea
 
 
 def test_streamed_and_resident_batches_see_the_same_images(data):
-    resident = loop.Batches.place(data.x_train, data.y_train, torch.device("cuda"), False)
-    streamed = loop.Batches.place(data.x_train, data.y_train, torch.device("cuda"), True,
+    resident = run.Batches.place(data.x_train, data.y_train, torch.device("cuda"), False)
+    streamed = run.Batches.place(data.x_train, data.y_train, torch.device("cuda"), True,
                                   batch_size=64)
     assert streamed.streamed and streamed.x.is_pinned()
     index = torch.arange(64, 128)

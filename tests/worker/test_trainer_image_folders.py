@@ -19,7 +19,7 @@ from worker.trainer.datasets import (
     read_image_folder,
     register_datasets_from_config,
 )
-from worker.trainer.loop import run_trial
+from worker.trainer.run import run_trial
 
 COLOURS = [(220, 30, 30), (30, 30, 220), (30, 200, 30)]
 

@@ -24,7 +24,6 @@ from worker.trainer.datasets import (
     register_dataset,
     register_datasets_from_config,
 )
-from worker.trainer.loop import EpochResult, TrialResult, run_trial
 from worker.trainer.model_names import ModelRef, UnknownModel, model_names, resolve_model
 from worker.trainer.models import (
     BuiltModel,
@@ -33,6 +32,7 @@ from worker.trainer.models import (
     describe_model,
     model_params_millions,
 )
+from worker.trainer.run import EpochResult, TrialResult, run_trial
 from worker.trainer.weights import (
     available_weights,
     find_weights,

@@ -6,7 +6,7 @@ from torch import nn
 
 from worker.trainer import LoadedDataset, run_trial
 from worker.trainer.datasets import DatasetProfile, load_dataset
-from worker.trainer.loop import BatchAugmenter, resolve_device
+from worker.trainer.run import BatchAugmenter, resolve_device
 
 FAST = {"epochs": 2, "batch_size": 64, "learning_rate": 0.1}
 
@@ -76,12 +76,12 @@ def test_flip_is_forced_off_when_the_data_set_forbids_it(tiny_digits):
 
 
 def test_run_trial_never_flips_digits(monkeypatch, tiny_digits):
-    import worker.trainer.loop as loop
+    import worker.trainer.run as run
 
     def fail(*args, **kwargs):
         raise AssertionError("flip must not run on digits")
 
-    monkeypatch.setattr(loop, "random_horizontal_flip", fail)
+    monkeypatch.setattr(run, "random_horizontal_flip", fail)
     run_trial({**FAST, "epochs": 1, "horizontal_flip": True}, tiny_digits, "small_cnn",
               device="cpu")
 
@@ -133,10 +133,10 @@ def test_asking_for_cuda_without_a_gpu_is_a_clear_value_error():
 
 
 def test_model_is_trained_in_channels_last_on_cpu(tiny_digits, monkeypatch):
-    import worker.trainer.loop as loop
+    import worker.trainer.run as run
 
     formats = []
-    original = loop.build
+    original = run.build
 
     def spy(*args, **kwargs):
         built = original(*args, **kwargs)
@@ -145,7 +145,7 @@ def test_model_is_trained_in_channels_last_on_cpu(tiny_digits, monkeypatch):
                 inputs[0].is_contiguous(memory_format=torch.channels_last)))
         return built
 
-    monkeypatch.setattr(loop, "build", spy)
+    monkeypatch.setattr(run, "build", spy)
     run_trial({**FAST, "epochs": 1}, tiny_digits, "small_cnn", device="cpu")
     assert formats and all(formats)
     assert isinstance(original("small_cnn", 10, 1).module, nn.Module)
