@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from advisor import sources as src
 from advisor.rules._base import BASE, SHAPE, Context, Decision, Rule
+from advisor.rules._data_size import SMALL_DATA_IMAGES
 from advisor.rules._registry import register
 from advisor.rules._scale import log_position
 
@@ -45,7 +46,7 @@ class AugmentationLevel(Rule):
             yield Decision("augmentation", "strong", "transformer-style models have weak "
                            "built-in priors and overfit ImageNet without strong augmentation")
         elif (model.params_millions >= 20 and ctx.epochs >= 200
-              and ctx.request.training.goal == "accuracy" and ctx.num_images >= 100_000):
+              and ctx.request.training.goal == "accuracy" and ctx.num_images >= SMALL_DATA_IMAGES):
             yield Decision("augmentation", "strong", f"a {model.params_millions:g}M-parameter "
                            f"model trained {ctx.epochs} epochs for accuracy has the capacity "
                            f"and time to profit from strong augmentation ({AUGMENTATION_TABLE})")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from advisor import sources as src
 from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
+from advisor.rules._data_size import LARGE_DATA_IMAGES, small_data_weight
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
 from advisor.rules._scale import clamp, log_blend, log_interp, log_position
@@ -197,12 +198,6 @@ class FineTuneRate(Rule):
                        f"weights: {why}", spread=spread)
 
 
-#: Below SMALL_DATA_IMAGES the CIFAR-style lineages hold in full; from LARGE_DATA_IMAGES the
-#: ImageNet lineage does; in between the rate moves from one to the other log-linearly.
-SMALL_DATA_IMAGES = 100_000
-LARGE_DATA_IMAGES = 640_000
-
-
 @dataclass(frozen=True)
 class SmallDataLineage:
     rate: float
@@ -218,11 +213,6 @@ SMALL_DATA_RATES = {
                               "5.5e-4 to 1e-3 at batch 128 (CCT, ViT for small data sets), "
                               "square-root scaled"),
 }
-
-
-def small_data_weight(num_images: int) -> float:
-    """0 below 100k images (small-data lineage), 1 from 640k (ImageNet lineage), log-linear."""
-    return log_position(num_images, SMALL_DATA_IMAGES, LARGE_DATA_IMAGES)
 
 
 @register

@@ -6,12 +6,11 @@ from collections.abc import Iterable
 
 from advisor import sources as src
 from advisor.rules._base import CHOOSE, SHAPE, Context, Decision, Rule
+from advisor.rules._data_size import SMALL_DATA_IMAGES
 from advisor.rules._registry import register
 
 #: Above this total batch size plain SGD and AdamW lose accuracy; layer-wise trust ratios help.
 VERY_LARGE_BATCH = 8192
-#: Below this many images, CNNs trained from scratch follow the CIFAR lineage (SGD).
-SMALL_DATA_IMAGES = 100_000
 
 KIND_OPTIMIZER = {
     "convnet": "sgd",

@@ -8,17 +8,22 @@ from collections.abc import Iterable
 
 from advisor import sources as src
 from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
+from advisor.rules._data_size import (
+    IMAGENET_IMAGES,
+    LARGE_DATA_IMAGES,
+    LARGE_TARGET_IMAGES,
+    SMALL_DATA_SMOOTHING,
+    small_data_weight,
+)
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
 from advisor.rules._scale import clamp, log_blend
-from advisor.rules.learning_rate import LARGE_DATA_IMAGES, small_data_weight
 
 #: Models at least this large take the guidance's standard 1e-4 with SGD.
 LARGE_MODEL_M = 12.0
 #: Models at most this large take the small-network value (the guidance gives 1e-5 ~ 4e-5).
 SMALL_MODEL_M = 3.0
 SGD_DECAY_LARGE, SGD_DECAY_SMALL = 1e-4, 3e-5
-IMAGENET_IMAGES = 1_281_167
 COUPLED = ("sgd", "lars", "rmsprop")
 
 
@@ -264,8 +269,6 @@ SMOOTHING_MODEL_M = 10.0
 STRONG_AUG_MODEL_M = 20.0
 LONG_SCHEDULE = 150
 VERY_LONG_SCHEDULE = 350
-#: Below this many images CNN recipes from scratch (the CIFAR lineage) do not smooth.
-SMALL_DATA_SMOOTHING = 300_000
 #: The Inception lineage introduced label smoothing and always trains with it.
 ALWAYS_SMOOTHED_FAMILIES = ("inception", "xception")
 
@@ -328,10 +331,6 @@ class SmoothingByModelAndTask(Rule):
         else:
             yield Decision("label_smoothing", 0.0, f"{epochs} epochs without strong "
                            "augmentation is too short for smoothing to pay off")
-
-
-#: Fine-tuning targets this large and hard are ImageNet-scale (22k->1k, MAE/BEiT on 1k).
-LARGE_TARGET_IMAGES = 300_000
 
 
 @register

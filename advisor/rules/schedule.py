@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from advisor import sources as src
 from advisor.rules._base import BASE, CHOOSE, Context, Decision, Rule
+from advisor.rules._data_size import LARGE_TARGET_IMAGES
 from advisor.rules._format import num
 from advisor.rules._registry import register
 from advisor.rules._scale import log_interp
@@ -239,8 +240,6 @@ class WarmupByBatchAndOptimizer(Rule):
 
 #: BiT warms up for 100 of its 500 steps on small data and 500 steps otherwise.
 FINE_TUNE_WARMUP_STEPS = 500
-#: AdamW fine-tuning on ImageNet-scale targets warms up (Swin, DeiT); small ones do not.
-LARGE_FINE_TUNE_IMAGES = 300_000
 
 
 @register
@@ -279,7 +278,7 @@ class WarmupForFineTuning(Rule):
                    f"{num(warmup)} epochs")
         elif optimizer in ("adamw", "lamb", "rmsprop") and (
                 ctx.pretraining != "supervised-21k" or optimizer == "lamb"
-                or ctx.num_images >= LARGE_FINE_TUNE_IMAGES):
+                or ctx.num_images >= LARGE_TARGET_IMAGES):
             warmup = round(min(float(WARMUP_EPOCHS), epochs / 10), 2)
             why = (f"{optimizer} fine-tuning of {ctx.pretraining} weights on "
                    f"{ctx.num_images:,} images warms up as MAE and Swin do: {num(warmup)} epochs "
