@@ -34,8 +34,11 @@ Kind = Literal[
     "transformer",
     "hybrid",
 ]
+#: The kinds trained with transformer-style recipes: AdamW, warmup, strong augmentation.
+TRANSFORMER_KINDS: tuple[Kind, ...] = ("transformer", "hybrid", "modern_convnet")
 
 __all__ = [
+    "TRANSFORMER_KINDS",
     "Kind",
     "ModelInfo",
     "families",

@@ -20,6 +20,12 @@ from pydantic import (
 Goal = Literal["accuracy", "fast_convergence"]
 AugmentationLevel = Literal["none", "standard", "strong"]
 OptimizerName = Literal["sgd", "adamw", "rmsprop", "lamb", "lars"]
+#: Momentum SGD and LARS (SGD with layer-wise trust ratios): the SGD lineages, with L2 decay.
+SGD_FAMILY: tuple[OptimizerName, ...] = ("sgd", "lars")
+#: AdamW and LAMB (AdamW with layer-wise trust ratios): the Adam lineages, with decoupled decay.
+ADAM_FAMILY: tuple[OptimizerName, ...] = ("adamw", "lamb")
+#: The optimizers whose weight decay is an L2 term in the gradient (the others decouple it).
+COUPLED_DECAY: tuple[OptimizerName, ...] = (*SGD_FAMILY, "rmsprop")
 #: What pretrained weights learnt from: it changes the fine-tuning rate and weight decay.
 Pretraining = Literal["supervised-1k", "supervised-21k", "self-supervised"]
 PRETRAINING_ALIASES: dict[str, Pretraining] = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from advisor.schedules import SEARCHED
-from advisor.schemas import RecommendationRequest, SearchDimension
+from advisor.schemas import ADAM_FAMILY, RecommendationRequest, SearchDimension
 
 #: Above these rates the optimizer diverges in published practice: (rate, at batch); the ceiling
 #: grows linearly with the batch beyond that batch, as the rates of large-batch recipes do
@@ -90,7 +90,7 @@ def build_search_space(request: RecommendationRequest, values: dict[str, Any],
     if wd > 0:
         dims.append(_log_region("weight_decay", wd, wd_spread, wd_rule, n_evidence))
     else:
-        kind = "decoupled" if optimizer in ("adamw", "lamb") else "coupled"
+        kind = "decoupled" if optimizer in ADAM_FAMILY else "coupled"
         dims.append(SearchDimension(
             key="weight_decay", type="float", low=0.0, high=ZERO_DECAY_HIGH[kind], log=False,
             default=0.0, reason=f"no decay advised ({wd_rule}); searched linearly from 0 to "

@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from advisor import sources as src
+from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import BASE, SHAPE, Context, Decision, Rule
 from advisor.rules._data_size import SMALL_DATA_IMAGES
 from advisor.rules._registry import register
 from advisor.rules._scale import log_position
+from advisor.schemas import SGD_FAMILY
 
 #: Below this many parameters a network underfits with the full ImageNet crop.
 SMALL_CROP_MODEL_M = 2.5
 #: Images this small lose their object in an 8% crop; CIFAR-style recipes crop mildly.
 SMALL_IMAGE = 64
-TRANSFORMER_KINDS = ("transformer", "hybrid", "modern_convnet")
 
 AUGMENTATION_TABLE = (
     "ResNet50 on ImageNet-1k: baseline 77.31%, AutoAugment 77.95%, Mixup 78.28%, CutMix "
@@ -141,7 +142,7 @@ class MixupAndCutmix(Rule):
     def decide(self, ctx: Context) -> Iterable[Decision]:
         bit_mixup = 0.1 * log_position(ctx.num_images, 10_000, 40_000)
         if (ctx.pretrained and ctx.augmentation == "standard" and bit_mixup > 0
-                and ctx.optimizer in ("sgd", "lars")):
+                and ctx.optimizer in SGD_FAMILY):
             alpha = round(bit_mixup, 3)
             yield Decision("mixup_alpha", alpha, f"BiT's HyperRule fine-tunes with mixup 0.1 "
                            f"above 20k images and none below; {ctx.num_images:,} images, "

@@ -9,11 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from advisor import sources as src
+from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
 from advisor.rules._data_size import LARGE_DATA_IMAGES, small_data_weight
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
 from advisor.rules._scale import clamp, log_blend, log_interp, log_position
+from advisor.schemas import ADAM_FAMILY, SGD_FAMILY
 
 
 @dataclass(frozen=True)
@@ -110,16 +112,13 @@ def pretrained_fraction(num_images: int) -> float:
     return 0.01 * 10 ** log_position(num_images, 1_000, 100_000)
 
 
-TRANSFORMER_KINDS = ("transformer", "hybrid", "modern_convnet")
-
-
 def fine_tune_rate(ctx: Context) -> tuple[float, str, float]:
     """The fine-tuning rate for this optimizer family and kind of pretraining, its reason and how
     far the lineages around it spread (a factor each way)."""
     optimizer, batch, images = ctx.optimizer, ctx.batch_size, ctx.num_images
     kind = ctx.model.kind
     if ctx.pretraining == "self-supervised":
-        if optimizer in ("adamw", "lamb"):
+        if optimizer in ADAM_FAMILY:
             value = 7e-4 * batch / 256
             return value, (f"self-supervised weights (MAE, BEiT) are fine-tuned near a "
                            f"from-scratch rate, with layer-wise decay: 7e-4 x {batch}/256 = "
@@ -132,7 +131,7 @@ def fine_tune_rate(ctx: Context) -> tuple[float, str, float]:
     batch_note = (f" x sqrt({batch}/512)" if 1 / 3 < batch_factor < 2.0 else
                   f" x {batch_factor:.2g} (sqrt({batch}/512), bounded to [1/3, 2])"
                   if batch != 512 else "")
-    if optimizer in ("sgd", "lars"):
+    if optimizer in SGD_FAMILY:
         if kind in TRANSFORMER_KINDS:
             size = log_interp(images, [(2_000, 1.0), (50_000, 3.0)])
             value = 0.01 * size * batch_factor
@@ -307,7 +306,7 @@ class ShortBudget(Rule):
 
     def applies(self, ctx: Context) -> bool:
         before = float(ctx.values["learning_rate"])
-        return (not ctx.pretrained and ctx.optimizer in ("sgd", "lars")
+        return (not ctx.pretrained and ctx.optimizer in SGD_FAMILY
                 and LEAST_STEPS < self.steps(ctx) < SHORT_BUDGET_STEPS
                 and small_data_weight(ctx.num_images) < 1 and before < SHORT_BUDGET_CAP)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from advisor import sources as src
+from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import CHOOSE, SHAPE, Context, Decision, Rule
 from advisor.rules._data_size import SMALL_DATA_IMAGES
 from advisor.rules._registry import register
@@ -94,7 +95,7 @@ class OptimizerByGoalAndModel(Rule):
     def decide(self, ctx: Context) -> Iterable[Decision]:
         kind = ctx.model.kind
         if ctx.batch_size > VERY_LARGE_BATCH:
-            chosen = "lamb" if kind in ("transformer", "hybrid", "modern_convnet") else "lars"
+            chosen = "lamb" if kind in TRANSFORMER_KINDS else "lars"
             yield Decision("optimizer", chosen, f"batch {ctx.batch_size} is above "
                            f"{VERY_LARGE_BATCH}, where one global learning rate no longer suits "
                            f"every layer; {chosen.upper()} scales each layer's step by its "

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable
 
 from advisor import sources as src
+from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
 from advisor.rules._data_size import (
     IMAGENET_IMAGES,
@@ -18,13 +19,13 @@ from advisor.rules._data_size import (
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
 from advisor.rules._scale import clamp, log_blend
+from advisor.schemas import ADAM_FAMILY, COUPLED_DECAY, SGD_FAMILY
 
 #: Models at least this large take the guidance's standard 1e-4 with SGD.
 LARGE_MODEL_M = 12.0
 #: Models at most this large take the small-network value (the guidance gives 1e-5 ~ 4e-5).
 SMALL_MODEL_M = 3.0
 SGD_DECAY_LARGE, SGD_DECAY_SMALL = 1e-4, 3e-5
-COUPLED = ("sgd", "lars", "rmsprop")
 
 
 def sgd_decay_for_size(params_millions: float) -> float:
@@ -62,7 +63,7 @@ class DecayByOptimizerAndSize(Rule):
             value, why = 1e-5, ("the EfficientNet/MobileNetV3 lineage regularises with dropout "
                                 "and augmentation and keeps L2 decay at 1e-5, whichever of "
                                 "RMSProp or SGD trains it")
-        elif optimizer in ("sgd", "lars"):
+        elif optimizer in SGD_FAMILY:
             value = sgd_decay_for_size(size)
             if size >= LARGE_MODEL_M:
                 why = f"{size:g}M parameters is not a small network: the standard 1e-4 (L2)"
@@ -85,7 +86,7 @@ class DecayByOptimizerAndSize(Rule):
             else:
                 value, why = 0.05, "0.05 decoupled weight decay, as the AdamW vision recipes use"
         else:  # lamb
-            transformer = ctx.model.kind in ("transformer", "hybrid", "modern_convnet")
+            transformer = ctx.model.kind in TRANSFORMER_KINDS
             value = 0.05 if transformer else 0.02
             why = f"LAMB decays decoupled like AdamW: {num(value)} as in its vision recipes"
         yield Decision("weight_decay", value, why)
@@ -113,8 +114,8 @@ class DecayByDatasetSize(Rule):
                {"weight_decay": 2.2e-4})
 
     def applies(self, ctx: Context) -> bool:
-        small = ctx.num_images < LARGE_DATA_IMAGES and ctx.optimizer in ("sgd", "lars")
-        return (ctx.optimizer in COUPLED and not ctx.request.training.pretrained
+        small = ctx.num_images < LARGE_DATA_IMAGES and ctx.optimizer in SGD_FAMILY
+        return (ctx.optimizer in COUPLED_DECAY and not ctx.request.training.pretrained
                 and (small or not 0.8 * IMAGENET_IMAGES <= ctx.num_images
                      <= 1.25 * IMAGENET_IMAGES))
 
@@ -125,7 +126,7 @@ class DecayByDatasetSize(Rule):
         direction = "overfit" if factor > 1 else "underfit"
         why = (f"{ctx.num_images:,} training images tend to {direction}: {num(before)} x "
                f"{factor:.2g} = {num(value)}")
-        if ctx.optimizer in ("sgd", "lars") and ctx.num_images < LARGE_DATA_IMAGES:
+        if ctx.optimizer in SGD_FAMILY and ctx.num_images < LARGE_DATA_IMAGES:
             weight = small_data_weight(ctx.num_images)
             blended = round_sig(log_blend(CIFAR_DECAY, value, weight), 2)
             if weight == 0:
@@ -172,7 +173,7 @@ class DecayForFineTuning(Rule):
         return ctx.pretrained and ctx.optimizer != "rmsprop"
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        if ctx.optimizer in ("adamw", "lamb") and ctx.pretraining != "supervised-21k":
+        if ctx.optimizer in ADAM_FAMILY and ctx.pretraining != "supervised-21k":
             yield Decision("weight_decay", 0.05, f"{ctx.pretraining} weights fine-tuned with "
                            f"{ctx.optimizer} keep the from-scratch 0.05, decoupled (DeiT and "
                            "CCT transfer, MAE, BEiT)", spread=3.0)
@@ -198,7 +199,7 @@ class DecayWithStrongAugmentation(Rule):
                {"weight_decay": 7e-5})
 
     def applies(self, ctx: Context) -> bool:
-        return (ctx.optimizer in ("sgd", "lars") and ctx.augmentation == "strong"
+        return (ctx.optimizer in SGD_FAMILY and ctx.augmentation == "strong"
                 and ctx.model.kind != "nas_convnet")  # that lineage's 1e-5 is already minimal
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
@@ -227,7 +228,7 @@ class DecayForLongSchedules(Rule):
                {"weight_decay": 5e-5})
 
     def applies(self, ctx: Context) -> bool:
-        return (ctx.optimizer in ("sgd", "lars") and ctx.epochs > 300
+        return (ctx.optimizer in SGD_FAMILY and ctx.epochs > 300
                 and ctx.model.kind != "nas_convnet"
                 and small_data_weight(ctx.num_images) > 0)  # that lineage's 1e-5 is already minimal
 
@@ -300,7 +301,7 @@ class SmoothingByModelAndTask(Rule):
         classes = ctx.request.dataset.num_classes
         hard_task = classes >= 100
         strong = ctx.augmentation == "strong"
-        if kind in ("transformer", "hybrid", "modern_convnet"):
+        if kind in TRANSFORMER_KINDS:
             yield Decision("label_smoothing", 0.1, "0.1, as every recipe for this kind of "
                            "model uses")
         elif ctx.num_images < SMALL_DATA_SMOOTHING:
@@ -358,7 +359,7 @@ class SmoothingForFineTuning(Rule):
     def decide(self, ctx: Context) -> Iterable[Decision]:
         classes = ctx.request.dataset.num_classes
         large = ctx.num_images >= LARGE_TARGET_IMAGES and classes >= 100
-        if ctx.optimizer in ("adamw", "lamb") and (ctx.pretraining != "supervised-21k" or large):
+        if ctx.optimizer in ADAM_FAMILY and (ctx.pretraining != "supervised-21k" or large):
             yield Decision("label_smoothing", 0.1, f"fine-tuning {ctx.pretraining} weights with "
                            f"{ctx.optimizer} on {ctx.num_images:,} images of {classes} "
                            "classes: 0.1, as DeiT, CCT, MAE, BEiT, ConvNeXt and Swin fine-tune")

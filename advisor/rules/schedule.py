@@ -6,12 +6,14 @@ import math
 from collections.abc import Iterable
 
 from advisor import sources as src
+from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import BASE, CHOOSE, Context, Decision, Rule
 from advisor.rules._data_size import LARGE_TARGET_IMAGES
 from advisor.rules._format import num
 from advisor.rules._registry import register
 from advisor.rules._scale import log_interp
 from advisor.schedules import default_params, exponential_gamma_per_epoch
+from advisor.schemas import ADAM_FAMILY, SGD_FAMILY
 
 #: Epochs below which the guidance's cosine decay leaves too few epochs at a small rate.
 COSINE_MIN_EPOCHS = 150
@@ -114,9 +116,8 @@ class EpochsByRecipe(Rule):
                    f"{steps:,.0f} steps of batch {FINE_TUNE_BATCH} (500 below 20k images, 10k "
                    f"below 500k, 20k above, interpolated): {epochs} epochs")
             asked = ctx.request.training.optimizer  # the optimizer is chosen in this stage too
-            adaptive = (asked in ("adamw", "lamb") or
-                        (asked is None and ctx.model.kind in ("transformer", "hybrid",
-                                                              "modern_convnet")))
+            adaptive = (asked in ADAM_FAMILY or
+                        (asked is None and ctx.model.kind in TRANSFORMER_KINDS))
             if ctx.pretraining == "self-supervised" and adaptive:
                 epochs = max(epochs, 100)
                 why += "; self-supervised weights (MAE, BEiT) fine-tune longer: at least 100"
@@ -155,7 +156,7 @@ class ScheduleByOptimizerAndEpochs(Rule):
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
         epochs, optimizer = ctx.epochs, ctx.optimizer
-        if optimizer in ("adamw", "lamb"):
+        if optimizer in ADAM_FAMILY:
             yield Decision("lr_schedule", "cosine", f"{optimizer} recipes decay with a cosine "
                            "from the peak rate to about zero")
             yield Decision("lr_schedule_params", {}, "cosine needs no parameters")
@@ -214,7 +215,7 @@ class WarmupByBatchAndOptimizer(Rule):
             why = ("the RegNet recipes always warm up for 5 epochs" if optimizer != "rmsprop"
                    else "RMSProp's running averages start empty, so its recipes (EfficientNet, "
                    "MobileNetV3) warm up for 5 epochs")
-        elif optimizer in ("adamw", "lamb", "lars"):
+        elif optimizer in (*ADAM_FAMILY, "lars"):
             wanted = 20 if (epochs >= 300 and ctx.model.kind != "nas_convnet") else WARMUP_EPOCHS
             why = (f"{optimizer} recipes always warm up: the adaptive step is unreliable while "
                    "its statistics are still empty")
@@ -270,13 +271,13 @@ class WarmupForFineTuning(Rule):
     def decide(self, ctx: Context) -> Iterable[Decision]:
         optimizer, epochs, per_epoch = ctx.optimizer, ctx.epochs, ctx.steps_per_epoch
         total = ctx.total_steps
-        if optimizer in ("sgd", "lars") and ctx.pretraining != "self-supervised":
+        if optimizer in SGD_FAMILY and ctx.pretraining != "self-supervised":
             steps = min(FINE_TUNE_WARMUP_STEPS, total / 5)
             warmup = round(min(steps / per_epoch, epochs / 5), 2)
             why = (f"the BiT and ViT fine-tuning recipes warm up for {FINE_TUNE_WARMUP_STEPS} "
                    f"steps, or a fifth of a short run: {steps:,.0f} of {total:,} steps = "
                    f"{num(warmup)} epochs")
-        elif optimizer in ("adamw", "lamb", "rmsprop") and (
+        elif optimizer in (*ADAM_FAMILY, "rmsprop") and (
                 ctx.pretraining != "supervised-21k" or optimizer == "lamb"
                 or ctx.num_images >= LARGE_TARGET_IMAGES):
             warmup = round(min(float(WARMUP_EPOCHS), epochs / 10), 2)

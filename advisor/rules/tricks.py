@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from advisor import sources as src
+from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import BASE, AdviceRule, Context, Decision, Rule
 from advisor.rules._registry import register, register_advice
 
@@ -69,8 +70,7 @@ class AdaBound(AdviceRule):
     references = ("Luo et al. 2019, AdaBound",)
 
     def advise(self, ctx: Context) -> str | None:
-        if not (ctx.optimizer == "adamw" and ctx.model.kind not in
-                ("transformer", "hybrid", "modern_convnet")):
+        if not (ctx.optimizer == "adamw" and ctx.model.kind not in TRANSFORMER_KINDS):
             return None
         return ("You trade SGD's final accuracy for Adam's speed here. AdaBound bounds the "
                 "adaptive step so it converges towards SGD late in training: worth a trial "
