@@ -1,5 +1,8 @@
-"""Data augmentation: how strong, the crop, the flip, mixup and cutmix, the automatic policy and
-random erasing."""
+"""The data-augmentation rules: how strong, and each augmentation's setting.
+
+The strength, the crop scale, the flip, mixup and cutmix, the automatic policy and random
+erasing.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
-"""The initial learning rate: a base rate per reference batch for each optimizer family, scaled
-with the batch size; the small-data lineages (CIFAR-style recipes) from scratch; the fine-tuning
-lineages (BiT, ViT/VTAB, ConvNeXt/Swin, MAE/BEiT, torchvision and Hugging Face examples)."""
+"""The initial-learning-rate rules, from scratch and for fine-tuning.
+
+A base rate per reference batch for each optimizer family, scaled with the batch size; the
+small-data lineages (CIFAR-style recipes) from scratch; the fine-tuning lineages (BiT, ViT/VTAB,
+ConvNeXt/Swin, MAE/BEiT, torchvision and Hugging Face examples).
+"""
 
 from __future__ import annotations
 

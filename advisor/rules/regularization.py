@@ -1,5 +1,8 @@
-"""Weight decay (by optimizer convention, model size, data size, augmentation and schedule
-length), no bias decay, and label smoothing."""
+"""The regularisation rules: weight decay, no bias decay, and label smoothing.
+
+Weight decay by optimizer convention, model size, data size, augmentation and schedule length;
+label smoothing by model size, task, schedule length and, when fine-tuning, the recipe lineage.
+"""
 
 from __future__ import annotations
 

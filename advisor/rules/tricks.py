@@ -1,5 +1,8 @@
-"""The batch size itself, and the tricks that are advice rather than a single number:
-reduced precision, knowledge distillation, AdaBound, Cutout, RICAP, constant warmup."""
+"""The batch-size rule, and the tricks that are advice rather than a single number.
+
+The advice: reduced precision, knowledge distillation, AdaBound, Cutout, RICAP, constant warmup
+and a fresh classifier head when fine-tuning.
+"""
 
 from __future__ import annotations
 
