@@ -144,8 +144,9 @@ def register_subset(dataset: str, seed: int, train_images: int) -> str:
     name = subset_name(dataset, seed)
     base = trainer.dataset_profile(dataset)
     size = min(train_images, base.num_train)
-    profile = dataclasses.replace(base, name=name, num_train=size,
-                                  description=f"{size} training images of {dataset}, seed {seed}")
+    profile = base.model_copy(update={
+        "name": name, "num_train": size,
+        "description": f"{size} training images of {dataset}, seed {seed}"})
 
     def load() -> trainer.LoadedDataset:
         full = trainer.load_dataset(dataset)

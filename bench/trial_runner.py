@@ -234,8 +234,9 @@ def folder_dataset(images: torch.Tensor, labels: torch.Tensor, size: int) -> Loa
     """Every image for training (as the reference loop trains on all); 256 for the untimed
     per-epoch evaluation."""
     classes = int(labels.max()) + 1
-    profile = DatasetProfile("jpeg-folder", len(labels), 256, classes, size, 3, True,
-                             "generated JPEGs")
+    profile = DatasetProfile(name="jpeg-folder", num_train=len(labels), num_val=256,
+                             num_classes=classes, image_size=size, channels=3,
+                             horizontal_flip_ok=True, description="generated JPEGs")
     return LoadedDataset(profile, images, labels, images[:256], labels[:256])
 
 

@@ -3,7 +3,6 @@ some worker can run."""
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 
 from worker import registry
@@ -29,7 +28,7 @@ def offer_everything(url: str, config_path: str | None = None) -> list[str]:
                 profile = registry.weights_profile(weights) if name == BUILTIN_OBJECTIVE else None
                 registry.record_offer(session, "objective", name, host, profile)
             for name in trainer.dataset_names():
-                profile = dataclasses.asdict(trainer.dataset_profile(name))
+                profile = trainer.dataset_profile(name).model_dump()
                 registry.record_offer(session, "dataset", name, host, profile)
     finally:
         engine.dispose()

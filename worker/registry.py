@@ -18,10 +18,11 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.dataset_profile import DatasetProfile
 from worker.schemas import BUILTIN_OBJECTIVE
 from worker.store.models import RegisteredName, utcnow
 
@@ -35,17 +36,11 @@ class ObjectiveInfo(BaseModel):
     seen_at: datetime | None = None
 
 
-class DatasetInfo(BaseModel):
+class DatasetInfo(DatasetProfile):
     """A data set's profile (no data loaded) and who offers it."""
 
-    name: str
-    num_train: int
-    num_val: int
-    num_classes: int
-    image_size: int
-    channels: int
-    horizontal_flip_ok: bool
-    description: str = ""
+    model_config = ConfigDict(frozen=False)
+
     builtin: bool
     hosts: list[str]
     seen_at: datetime | None = None
@@ -136,7 +131,7 @@ def where_weights_are_looked_for() -> str:
 
 def _builtin_datasets() -> list[DatasetInfo]:
     trainer = _trainer()
-    return [DatasetInfo(**dataclasses.asdict(trainer.dataset_profile(name)), builtin=True,
+    return [DatasetInfo(**trainer.dataset_profile(name).model_dump(), builtin=True,
                         hosts=[BUILTIN_HOST]) for name in trainer.dataset_names()]
 
 

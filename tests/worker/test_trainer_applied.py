@@ -46,7 +46,9 @@ def data() -> LoadedDataset:
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (48, 3, 16, 16), dtype=torch.uint8, generator=generator)
     labels = torch.arange(48) % 3
-    profile = DatasetProfile("random", 48, 48, 3, 16, 3, True, "random pixels")
+    profile = DatasetProfile(name="random", num_train=48, num_val=48, num_classes=3,
+                             image_size=16, channels=3, horizontal_flip_ok=True,
+                             description="random pixels")
     return LoadedDataset(profile, images, labels, images, labels)
 
 

@@ -19,7 +19,8 @@ def data() -> LoadedDataset:
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8, generator=generator)
     labels = torch.arange(256) % 4
-    profile = DatasetProfile("gpu", 256, 256, 4, 32, 3, True, "random pixels")
+    profile = DatasetProfile(name="gpu", num_train=256, num_val=256, num_classes=4, image_size=32,
+                             channels=3, horizontal_flip_ok=True, description="random pixels")
     return LoadedDataset(profile, images, labels, images, labels)
 
 

@@ -1,7 +1,6 @@
 """Data set registry: built-ins, profiles without loading, user npz and folder data sets."""
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,7 +22,7 @@ def test_profiles_are_available_without_loading():
         raise AssertionError("dataset_profile must not load the data")
 
     profile = dataset_profile("digits")
-    register_dataset("lazy", never_load, replace(profile, name="lazy"))
+    register_dataset("lazy", never_load, profile.model_copy(update={"name": "lazy"}))
     assert dataset_profile("lazy").num_train == 1437
     assert {"digits", "shapes", "lazy"} <= set(dataset_names())
     assert (profile.num_train, profile.num_val, profile.image_size, profile.channels) == (

@@ -108,7 +108,8 @@ def test_a_registered_folder_trains_a_torchvision_model_at_its_resolution(tmp_pa
 def test_batches_streamed_from_host_memory_train_like_batches_on_the_device(tmp_path, cache):
     make_folder(tmp_path / "photos", per_class=8)
     images, labels = read_image_folder(tmp_path / "photos", 3, 16)
-    profile = datasets.DatasetProfile("streamed", 24, 0, 3, 16, 3, True, "")
+    profile = datasets.DatasetProfile(name="streamed", num_train=24, num_val=0, num_classes=3,
+                                      image_size=16, channels=3, horizontal_flip_ok=True)
     data = datasets.LoadedDataset(profile, images, labels, images, labels)
     config = {"epochs": 2, "batch_size": 8, "learning_rate": 0.05}
     resident = run_trial(config, data, "small_cnn", device="cpu", stream=False)

@@ -15,7 +15,9 @@ FAST = {"epochs": 2, "batch_size": 64, "learning_rate": 0.1}
 def tiny_digits() -> LoadedDataset:
     """300 training and 100 validation digits, to keep runs well under a second."""
     data = load_dataset("digits")
-    profile = DatasetProfile("tiny_digits", 300, 100, 10, 32, 1, False, "digits subset")
+    profile = DatasetProfile(name="tiny_digits", num_train=300, num_val=100, num_classes=10,
+                             image_size=32, channels=1, horizontal_flip_ok=False,
+                             description="digits subset")
     return LoadedDataset(profile, data.x_train[:300], data.y_train[:300], data.x_val[:100],
                          data.y_val[:100], data.mean, data.std)
 

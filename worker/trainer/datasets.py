@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import time
 import tomllib
 import zipfile
@@ -41,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
+from worker.dataset_profile import DatasetProfile, check_dataset_name
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DEFAULT_VAL_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -50,20 +50,6 @@ DEFAULT_FOLDER_SIZE = 224
 PROGRESS_EVERY_S = 5.0
 CACHE_VERSION = 1
 log = logging.getLogger("hpadvisor.worker")
-
-
-@dataclass(frozen=True)
-class DatasetProfile:
-    """What is known about a data set without loading it."""
-
-    name: str
-    num_train: int
-    num_val: int
-    num_classes: int
-    image_size: int
-    channels: int
-    horizontal_flip_ok: bool
-    description: str
 
 
 @dataclass
@@ -107,7 +93,7 @@ def register_dataset(
     name: str, loader: Callable[[], LoadedDataset], profile: DatasetProfile
 ) -> None:
     """Register (or replace) a data set under `name`; `loader` runs on first `load_dataset`."""
-    _check_name(name, "name")
+    check_dataset_name(name, "name")
     if profile.name != name:
         raise ValueError(f"name: profile.name {profile.name!r} differs from {name!r}")
     _REGISTRY[name] = _Entry(profile, loader)
@@ -137,15 +123,6 @@ def _entry(name: str) -> _Entry:
         raise ValueError(
             f"dataset: unknown data set {name!r}; registered: {', '.join(dataset_names())}"
         ) from None
-
-
-def _check_name(name: object, field: str) -> str:
-    if not isinstance(name, str) or not DATASET_NAME_PATTERN.match(name):
-        raise ValueError(
-            f"{field}: {name!r} is not a valid data set name (lowercase letters, digits, '_' "
-            "or '-', 1 to 64 characters)"
-        )
-    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,7 +349,7 @@ def _parse_entry(entry: Any, index: int, base: Path) -> _UserDatasetSpec:
     where = f"datasets[{index}]"
     if not isinstance(entry, Mapping):
         raise ValueError(f"{where}: each entry must be a table/object")
-    name = _check_name(entry.get("name"), f"{where}.name")
+    name = check_dataset_name(entry.get("name"), f"{where}.name")
     raw_path = entry.get("path")
     if not isinstance(raw_path, str) or not raw_path:
         raise ValueError(f"{where}.path: a path to the data is required")
