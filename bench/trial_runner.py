@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import tempfile
@@ -49,7 +48,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from worker.trainer import build_model, load_dataset, run_trial
 from worker.trainer.augment import random_horizontal_flip, random_resized_crop
-from worker.trainer.datasets import DatasetProfile, LoadedDataset, read_image_folder
+from worker.trainer.datasets import DatasetProfile, LoadedDataset
+from worker.trainer.image_folder import read_image_folder
 
 BATCH_SIZE = 128
 CROP_SCALE = (0.35, 1.0)
@@ -218,14 +218,15 @@ def time_decoding(root: Path, size: int) -> tuple[float, float, torch.Tensor, to
     """(first decode, cached re-open) in images/s, and the decoded images and labels; the
     imports (PIL, torchvision's folder listing) are warmed up on a one-class folder first."""
     with tempfile.TemporaryDirectory() as cache:
-        os.environ["HPADVISOR_CACHE_DIR"] = cache
         warm = make_jpeg_folder(Path(cache) / "warm-up", 4, classes=1)
-        read_image_folder(warm, 3, size, progress=lambda done, total: None)
+        read_image_folder(warm, 3, size, progress=lambda done, total: None,
+                          cache_dir=Path(cache))
         started = time.perf_counter()
-        images, labels = read_image_folder(root, 3, size, progress=lambda done, total: None)
+        images, labels = read_image_folder(root, 3, size, progress=lambda done, total: None,
+                                           cache_dir=Path(cache))
         first = len(labels) / (time.perf_counter() - started)
         started = time.perf_counter()
-        images, labels = read_image_folder(root, 3, size)
+        images, labels = read_image_folder(root, 3, size, cache_dir=Path(cache))
         reopen = len(labels) / (time.perf_counter() - started)
     return first, reopen, images, labels
 

@@ -12,13 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from worker.trainer import datasets
-from worker.trainer.datasets import (
-    dataset_profile,
-    load_dataset,
-    read_image_folder,
-    register_datasets_from_config,
-)
+from worker.trainer import datasets, image_folder
+from worker.trainer.datasets import dataset_profile, load_dataset, register_datasets_from_config
+from worker.trainer.image_folder import read_image_folder
 from worker.trainer.run import run_trial
 
 COLOURS = [(220, 30, 30), (30, 30, 220), (30, 200, 30)]
@@ -40,15 +36,14 @@ def make_folder(root, per_class=6, sizes=((40, 30), (64, 64), (23, 50))):
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HPADVISOR_CACHE_DIR", str(tmp_path / "cache"))
+def cache(tmp_path):
     return tmp_path / "cache"
 
 
 def test_a_folder_is_decoded_once_to_uint8_and_reopened_from_the_cache(tmp_path, cache,
                                                                       monkeypatch):
     folder = make_folder(tmp_path / "photos")
-    images, labels = read_image_folder(folder, 3, 32)
+    images, labels = read_image_folder(folder, 3, 32, cache_dir=cache)
     assert images.dtype == torch.uint8 and images.shape == (18, 3, 32, 32)
     assert labels.tolist() == [0] * 6 + [1] * 6 + [2] * 6
     red = images[labels == 0].float().mean(dim=(0, 2, 3))
@@ -58,33 +53,34 @@ def test_a_folder_is_decoded_once_to_uint8_and_reopened_from_the_cache(tmp_path,
     def no_decoding(*args):
         raise AssertionError("decoded again although the folder did not change")
 
-    monkeypatch.setattr(datasets, "_decode", no_decoding)
-    again, _ = read_image_folder(folder, 3, 32)
+    monkeypatch.setattr(image_folder, "_decode", no_decoding)
+    again, _ = read_image_folder(folder, 3, 32, cache_dir=cache)
     assert torch.equal(again, images)
 
 
 def test_a_changed_folder_is_decoded_again(tmp_path, cache):
     folder = make_folder(tmp_path / "photos")
-    first, _ = read_image_folder(folder, 3, 32)
+    first, _ = read_image_folder(folder, 3, 32, cache_dir=cache)
     Image.new("RGB", (10, 10), (0, 0, 0)).save(folder / "class_0" / "extra.png")
-    second, labels = read_image_folder(folder, 3, 32)
+    second, labels = read_image_folder(folder, 3, 32, cache_dir=cache)
     assert len(second) == len(first) + 1 and (labels == 0).sum() == 7
     path = folder / "class_1" / "0.png"
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    read_image_folder(folder, 3, 32)
+    read_image_folder(folder, 3, 32, cache_dir=cache)
     assert len(list(cache.glob("*.npy"))) == 3  # each listing its own cache file
-    read_image_folder(folder, 3, 48)  # another resolution: another cache
+    read_image_folder(folder, 3, 48, cache_dir=cache)  # another resolution: another cache
     assert len(list(cache.glob("*.npy"))) == 4
 
 
 def test_a_long_decode_reports_images_decoded_n_of_total(tmp_path, cache, monkeypatch, caplog):
     folder = make_folder(tmp_path / "photos")
-    monkeypatch.setattr(datasets, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(image_folder, "PROGRESS_EVERY_S", 0.0)
     seen = []
-    read_image_folder(folder, 3, 16, progress=lambda done, total: seen.append((done, total)))
+    read_image_folder(folder, 3, 16, progress=lambda done, total: seen.append((done, total)),
+                      cache_dir=cache)
     assert seen[-1] == (18, 18) and len(seen) > 2
     with caplog.at_level(logging.INFO, logger="hpadvisor.worker"):
-        read_image_folder(folder, 1, 16)
+        read_image_folder(folder, 1, 16, cache_dir=cache)
     assert "images decoded 18/18" in caplog.text
 
 
@@ -97,7 +93,7 @@ def test_a_registered_folder_trains_a_torchvision_model_at_its_resolution(tmp_pa
     register_datasets_from_config(config)
     profile = dataset_profile("photos")
     assert (profile.num_classes, profile.image_size, profile.channels) == (3, 32, 3)
-    data = load_dataset("photos")
+    data = load_dataset("photos", cache_dir=cache)
     assert data.x_train.dtype == torch.uint8 and data.mean is not None
     result = run_trial({"epochs": 2, "batch_size": 8, "learning_rate": 0.05,
                         "auto_augment": "trivialaugment", "random_erasing": 0.2},
@@ -105,9 +101,21 @@ def test_a_registered_folder_trains_a_torchvision_model_at_its_resolution(tmp_pa
     assert len(result.history) == 2 and 0.0 <= result.val_accuracy <= 1.0
 
 
+def test_a_folder_named_to_run_trial_is_cached_in_the_cache_dir_it_is_given(tmp_path, cache):
+    make_folder(tmp_path / "photos", per_class=4)
+    config = tmp_path / "worker.json"
+    config.write_text(json.dumps({"datasets": [{
+        "name": "told", "path": "photos", "format": "folder", "horizontal_flip_ok": True,
+        "image_size": 16}]}))
+    register_datasets_from_config(config)
+    run_trial({"epochs": 1, "batch_size": 8, "learning_rate": 0.05}, "told", "small_cnn",
+              device="cpu", threads=1, cache_dir=cache)
+    assert len(list(cache.glob("*.npy"))) == 1
+
+
 def test_batches_streamed_from_host_memory_train_like_batches_on_the_device(tmp_path, cache):
     make_folder(tmp_path / "photos", per_class=8)
-    images, labels = read_image_folder(tmp_path / "photos", 3, 16)
+    images, labels = read_image_folder(tmp_path / "photos", 3, 16, cache_dir=cache)
     profile = datasets.DatasetProfile(name="streamed", num_train=24, num_val=0, num_classes=3,
                                       image_size=16, channels=3, horizontal_flip_ok=True)
     data = datasets.LoadedDataset(profile, images, labels, images, labels)

@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -275,6 +276,7 @@ def run_trial(
     pretrained: bool = False,
     weights: str | None = None,
     stream: bool | None = None,
+    cache_dir: Path | None = None,
 ) -> TrialResult:
     """Train `model` on `dataset` with `config` and return the per-epoch history.
 
@@ -282,14 +284,14 @@ def run_trial(
     propagates and stops training. With `pretrained`, the model starts from local weights
     (`weights`, a file, or those `worker.trainer.weights` finds) with its head replaced.
     `stream` forces (True) or forbids (False) streaming batches from host memory; None decides
-    by the GPU's free memory. Raises ValueError for invalid configs, names or devices.
+    by the GPU's free memory. `cache_dir` is where a data set given by name keeps an image
+    folder's decoded copy (None: ~/.cache/hpadvisor/folders). Raises ValueError for invalid
+    configs, names or devices.
     """
-    from pathlib import Path
-
     started = time.perf_counter()
     trial_config = config if isinstance(config, TrialConfig) else TrialConfig.from_mapping(config)
     # (a mapping or the advisor's typed `Hyperparameters`, validated against the same contract)
-    data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    data = load_dataset(dataset, cache_dir) if isinstance(dataset, str) else dataset
     target = resolve_device(device)
     if trial_config.auto_augment != "none" and data.normalised:
         raise ValueError(f"auto_augment: {trial_config.auto_augment} needs the images as "

@@ -1,0 +1,124 @@
+"""A data set as the trial trains on it, and the helpers that make one.
+
+`LoadedDataset` is the whole split data set as NCHW tensors on the CPU (uint8, or float in
+[0, 1]) with the per-channel mean and standard deviation of its training images; the trial
+normalises each batch on the device, after the augmentation policy (which works on uint8
+images) and before the float ops. The readers (`builtin_datasets`, `npz_file`, `image_folder`)
+split with `stratified_split` and build the data set with `normalise_split`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from worker.dataset_profile import DatasetProfile
+
+SPLIT_SEED = 0
+
+
+@dataclass
+class LoadedDataset:
+    """A split data set on the CPU: NCHW images and int64 labels.
+
+    Images are uint8 (0-255) or float in [0, 1] with ``mean`` and ``std`` per channel in [0, 1]
+    units (computed from the training images when not given), and the trial normalises each
+    batch; or, with ``mean`` None, float images already normalised (no augmentation policy can
+    run on those).
+    """
+
+    profile: DatasetProfile
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.x_train.dtype == torch.uint8 and self.mean is None:
+            self.mean, self.std = channel_stats(self.x_train)
+
+    @property
+    def normalised(self) -> bool:
+        """True when the images are already normalised floats."""
+        return self.mean is None
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int = SPLIT_SEED):
+    """Indices (train, val) with about `val_fraction` of every class in val, deterministic."""
+    rng = np.random.default_rng(seed)
+    train_parts, val_parts = [], []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        members = members[rng.permutation(len(members))]
+        n_val = _class_val_count(len(members), val_fraction)
+        val_parts.append(members[:n_val])
+        train_parts.append(members[n_val:])
+    return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(val_parts))
+
+
+def _class_val_count(class_size: int, val_fraction: float) -> int:
+    if class_size < 2:
+        return 0
+    return int(min(class_size - 1, max(1, round(class_size * val_fraction))))
+
+
+def split_sizes(class_sizes: Sequence[int], val_fraction: float) -> tuple[int, int]:
+    """(num_train, num_val) that `stratified_split` gives for these class sizes."""
+    num_val = sum(_class_val_count(size, val_fraction) for size in class_sizes)
+    return sum(class_sizes) - num_val, num_val
+
+
+def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...],
+                                                              tuple[float, ...]]:
+    """Per-channel mean and standard deviation in [0, 1] units (uint8 images are / 255),
+    accumulated in float64 chunks so that a large uint8 set is never copied as floats whole."""
+    scale = 255.0 if images.dtype == torch.uint8 else 1.0
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk].double() / scale
+        total += part.sum(dim=(0, 2, 3))
+        squares += part.square().sum(dim=(0, 2, 3))
+    count = images.numel() / images.shape[1]
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-6)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def normalise_split(
+    profile: DatasetProfile, images: Tensor, labels: Tensor, train_idx, val_idx
+) -> LoadedDataset:
+    """Split NCHW images (uint8, or float in [0, 1]); the statistics come from the train part."""
+    x_train, x_val = images[train_idx].contiguous(), images[val_idx].contiguous()
+    if x_train.is_floating_point():
+        x_train, x_val = x_train.float(), x_val.float()
+    mean, std = channel_stats(x_train)
+    return LoadedDataset(
+        profile=profile,
+        x_train=x_train,
+        y_train=labels[train_idx].long().contiguous(),
+        x_val=x_val,
+        y_val=labels[val_idx].long().contiguous(),
+        mean=mean,
+        std=std,
+    )
+
+
+def resize_images(images: Tensor, size: int) -> Tensor:
+    """Bilinear (antialiased) resize of an NCHW batch to size x size, keeping the dtype (uint8
+    stays uint8); a no-op when already that size."""
+    if images.shape[-2:] == (size, size):
+        return images
+    if images.dtype == torch.uint8:
+        resized = F.interpolate(images.float(), size=(size, size), mode="bilinear",
+                                align_corners=False, antialias=True)
+        return resized.round_().clamp_(0, 255).to(torch.uint8)
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)
