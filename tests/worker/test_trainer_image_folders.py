@@ -84,13 +84,18 @@ def test_a_long_decode_reports_images_decoded_n_of_total(tmp_path, cache, monkey
     assert "images decoded 18/18" in caplog.text
 
 
-def test_a_registered_folder_trains_a_torchvision_model_at_its_resolution(tmp_path, cache):
-    make_folder(tmp_path / "photos", per_class=8)
-    config = tmp_path / "worker.json"
+def register_folder(root, name, per_class, image_size):
+    """A folder of `make_folder` images registered as `name` through a worker config file."""
+    make_folder(root / "photos", per_class=per_class)
+    config = root / "worker.json"
     config.write_text(json.dumps({"datasets": [{
-        "name": "photos", "path": "photos", "format": "folder", "horizontal_flip_ok": True,
-        "image_size": 32}]}))
+        "name": name, "path": "photos", "format": "folder", "horizontal_flip_ok": True,
+        "image_size": image_size}]}))
     register_datasets_from_config(config)
+
+
+def test_a_registered_folder_trains_a_torchvision_model_at_its_resolution(tmp_path, cache):
+    register_folder(tmp_path, "photos", per_class=8, image_size=32)
     profile = dataset_profile("photos")
     assert (profile.num_classes, profile.image_size, profile.channels) == (3, 32, 3)
     data = load_dataset("photos", cache_dir=cache)
@@ -102,12 +107,7 @@ def test_a_registered_folder_trains_a_torchvision_model_at_its_resolution(tmp_pa
 
 
 def test_a_folder_named_to_run_trial_is_cached_in_the_cache_dir_it_is_given(tmp_path, cache):
-    make_folder(tmp_path / "photos", per_class=4)
-    config = tmp_path / "worker.json"
-    config.write_text(json.dumps({"datasets": [{
-        "name": "told", "path": "photos", "format": "folder", "horizontal_flip_ok": True,
-        "image_size": 16}]}))
-    register_datasets_from_config(config)
+    register_folder(tmp_path, "told", per_class=4, image_size=16)
     run_trial({"epochs": 1, "batch_size": 8, "learning_rate": 0.05}, "told", "small_cnn",
               device="cpu", threads=1, cache_dir=cache)
     assert len(list(cache.glob("*.npy"))) == 1
