@@ -1,6 +1,7 @@
 """The house rules, checked on the source: the one-way doors between the three rooms, no
 import circles (lazy imports inside functions count: a lazy import that covers a circle is
-still one), and no SQL written in `api/`.
+still one), no SQL written in `api/`, the environment read only by the settings, and a
+docstring atop every module.
 
 Read statically with `ast`, so nothing is imported and the test takes a fraction of a second.
 """
@@ -123,7 +124,46 @@ def test_no_sql_is_written_in_api() -> None:
     assert writers == []
 
 
+#: The one module that reads ``HPADVISOR_*`` (pydantic-settings, when a process starts), and
+#: the command that writes it for the server processes it starts.
+READS_ENVIRONMENT = {"worker.settings"}
+WRITES_ENVIRONMENT = {"api.cli.serve"}
+
+
+def environment_uses(tree: ast.AST) -> list[str]:
+    """``os.environ`` and ``os.getenv`` as written in a module, with their lines."""
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id == "os" and node.attr in ("environ", "getenv")):
+            found.append(f"line {node.lineno}: os.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" and any(
+                alias.name in ("environ", "getenv") for alias in node.names):
+            found.append(f"line {node.lineno}: from os import")
+    return found
+
+
+def test_only_the_settings_read_the_environment() -> None:
+    readers = [f"{name} {use}" for name, path in modules().items()
+               if name not in READS_ENVIRONMENT | WRITES_ENVIRONMENT
+               for use in environment_uses(ast.parse(path.read_text()))]
+    assert readers == []
+    serve = ast.parse(modules()["api.cli.serve"].read_text())
+    for node in ast.walk(serve):  # serve only writes it: `os.environ[...] = ...`
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            assert "environ" not in ast.unparse(node.value), ast.unparse(node)
+
+
+def test_every_module_says_what_it_holds() -> None:
+    missing = [name for name, path in modules().items()
+               if path.stat().st_size and not ast.get_docstring(ast.parse(path.read_text()))
+               and "migrations.versions" not in name]
+    assert missing == []
+
+
 def test_the_checker_sees_a_circle_and_a_crossing() -> None:
     """The checks above can fail: a circle hidden behind lazy imports is found."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+    assert environment_uses(ast.parse("import os\nX = os.environ.get('HPADVISOR_X')")) == [
+        "line 2: os.environ"]

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -40,6 +41,8 @@ class TrialContext:
     seed: int = 0
     threads: int | None = None
     pretrained: bool = False
+    #: Where the trainer caches decoded image folders (`Settings.cache_dir`; None: its default).
+    cache_dir: Path | None = None
     on_epoch: Callable[[int, int, float], None] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict)
 
@@ -76,7 +79,8 @@ def image_classification(ctx: TrialContext) -> float:
                    val_loss=result.val_loss)
 
     result = run_trial(ctx.config, ctx.dataset, ctx.model, device=ctx.device, seed=ctx.seed,
-                       threads=ctx.threads, report=report, pretrained=ctx.pretrained)
+                       threads=ctx.threads, report=report, pretrained=ctx.pretrained,
+                       cache_dir=ctx.cache_dir)
     model: dict[str, Any] = {"input_note": result.input_note}
     if result.pretrained is not None:
         model["pretrained"] = dataclasses.asdict(result.pretrained)

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import optuna
-from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
 
 from advisor.schemas import SearchDimension
+from worker.job_rows import JobRows
 
 log = logging.getLogger("hpadvisor.worker")
 
@@ -70,11 +69,6 @@ def diverged(curves: Mapping[str, list[float]]) -> str | None:
     return None
 
 
-def enabled() -> bool:
-    """The probe runs unless HPADVISOR_PROBE=0."""
-    return os.environ.get("HPADVISOR_PROBE", "1") != "0"
-
-
 def probe_steps(config: Mapping[str, Any], num_train: int) -> int:
     """A quarter of one trial's steps, between 16 and 100 (a job of trials shorter than 16
     steps is not probed: see `probe_job`)."""
@@ -88,7 +82,8 @@ def trial_steps(config: Mapping[str, Any], num_train: int) -> int:
 
 def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, high: float,
                *, steps: int | None = None, device: str = "cpu", seed: int = 0,
-               threads: int | None = 1, pretrained: bool = False) -> dict[str, Any]:
+               threads: int | None = 1, pretrained: bool = False,
+               cache_dir: Path | None = None) -> dict[str, Any]:
     """Train `model` on `dataset` with `config` for `steps` steps while the rate rises from
     `low` to `high` geometrically; the rates, smoothed losses and where the loss exploded."""
     import torch
@@ -100,7 +95,7 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
 
     started = time.perf_counter()
     cfg = TrialConfig.from_mapping(config)
-    data = load_dataset(dataset)
+    data = load_dataset(dataset, cache_dir=cache_dir)
     target = resolve_device(device)
     steps = steps or probe_steps(config, len(data.y_train))
     previous_threads = torch.get_num_threads()
@@ -223,9 +218,9 @@ def _loss_at(test: Mapping[str, Any], rate: float) -> float:
     return float(losses[nearest])
 
 
-def probe_job(sessions: sessionmaker[Session], job: Any, study: optuna.Study,
-              dims: list[SearchDimension], *, device: str = "cpu",
-              threads: int | None = 1) -> list[SearchDimension]:
+def probe_job(rows: JobRows, job: Any, study: optuna.Study, dims: list[SearchDimension], *,
+              enabled: bool = True, device: str = "cpu", threads: int | None = 1,
+              cache_dir: Path | None = None) -> list[SearchDimension]:
     """Probe the advised rate on the job's data, move the start and region when it is outside
     the stable range, store both on the job and the finding on the study. Never fails a job:
     a probe that cannot run (another objective, no rate tuned, an error) records why and leaves
@@ -234,7 +229,7 @@ def probe_job(sessions: sessionmaker[Session], job: Any, study: optuna.Study,
 
     lr = next((d for d in dims if d.key == "learning_rate"), None)
     advised = dict(job.recommendation["hyperparameters"])
-    skipped = (None if enabled() else "HPADVISOR_PROBE=0")
+    skipped = (None if enabled else "HPADVISOR_PROBE=0")
     if lr is None:
         skipped = "the learning rate is not tuned"
     elif job.objective != BUILTIN_OBJECTIVE:
@@ -255,7 +250,7 @@ def probe_job(sessions: sessionmaker[Session], job: Any, study: optuna.Study,
     try:
         test = range_test(advised, job.dataset, job.model_name, float(lr.low or 0) / SPAN,
                           float(lr.high or 0) * SPAN, device=device, seed=job.seed or 0,
-                          threads=threads,
+                          threads=threads, cache_dir=cache_dir,
                           pretrained=bool(job.request.get("training", {}).get("pretrained")))
         moved, finding = decide(test, lr)
     except Exception as error:  # the probe is advice about advice: never fail the job for it
@@ -270,8 +265,7 @@ def probe_job(sessions: sessionmaker[Session], job: Any, study: optuna.Study,
         values: dict[str, Any] = {"search_space": space}
         if finding["moved"]:  # the explanation says what the probe changed, and why
             values["recommendation"] = _explained(job.recommendation, finding)
-        with sessions.begin() as session:
-            session.execute(update(type(job)).where(type(job).id == job.id).values(**values))
+        rows.update_advice(job.id, values)
     study.set_user_attr(PROBE_ATTR, finding)
     log.info("job %d: learning-rate probe: %s", job.id, finding["reason"],
              extra={"job_id": job.id})

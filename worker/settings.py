@@ -31,6 +31,10 @@ The workers:
   growing pause, before the worker exits with the error (default 10).
 * ``HPADVISOR_PROXY_WAIT_S`` - how long a worker on a storage proxy waits for it at start
   (default 30 s).
+* ``HPADVISOR_PROBE`` - run the learning-rate probe before a job's first trial (default 1; 0
+  turns it off).
+* ``HPADVISOR_CACHE_DIR`` - where decoded image folders are cached (default
+  ``~/.cache/hpadvisor/folders``).
 
 The command line's client (``submit``, ``jobs``, ``evidence``, ``recommend --url``):
 
@@ -40,6 +44,7 @@ The command line's client (``submit``, ``jobs``, ``evidence``, ``recommend --url
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -77,6 +82,8 @@ class Settings(BaseSettings):
     progress_s: float = 1.0
     db_retries: int = 10
     proxy_wait_s: float = 30.0
+    probe: bool = True
+    cache_dir: Path | None = None
 
     url: str = DEFAULT_URL
     api_key: str | None = None
@@ -88,7 +95,7 @@ class Settings(BaseSettings):
             return tuple(key.strip() for key in value.split(",") if key.strip())
         return value
 
-    @field_validator("warm_trainer", "log_json", mode="before")
+    @field_validator("warm_trainer", "log_json", "probe", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
         return value not in OFF if isinstance(value, str) else value

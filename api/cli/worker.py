@@ -77,7 +77,8 @@ def run_worker(args: argparse.Namespace) -> int:
             parse_grpc_url(args.storage)
         except ValueError as error:
             raise UsageError(f"--storage: {error}") from None
-    from worker.loop import Worker, WorkerOptions, database_error, one_line
+    from worker.failures import database_error, one_line
+    from worker.loop import Worker, WorkerOptions
     from worker.offers import offer_everything
     from worker.store import redacted, upgrade
 

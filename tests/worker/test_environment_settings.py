@@ -52,6 +52,17 @@ def test_worker_settings_keep_their_variable_names(environ) -> None:
     assert Settings.from_env().grace_s == 4
 
 
+def test_probe_and_cache_settings_reach_the_worker(environ, tmp_path) -> None:
+    from worker.loop import Worker
+
+    assert (Settings.from_env().probe, Settings.from_env().cache_dir) == (True, None)
+    environ(HPADVISOR_PROBE="0", HPADVISOR_CACHE_DIR=str(tmp_path / "cache"))
+    settings = Settings.from_env()
+    assert (settings.probe, settings.cache_dir) == (False, tmp_path / "cache")
+    worker = Worker(f"sqlite:///{tmp_path / 'jobs.db'}", settings=settings)
+    assert worker.trials.cache_dir == tmp_path / "cache"  # handed to every trial's context
+
+
 @pytest.mark.parametrize(("raw", "on"), [("", False), ("0", False), ("no", False),
                                          ("false", False), ("1", True), ("yes", True)])
 def test_flags_are_on_unless_empty_or_off(environ, raw: str, on: bool) -> None:

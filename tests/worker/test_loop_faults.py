@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy.exc import OperationalError
 
-from worker import loop, objectives
+from worker import loop, objectives, trial_run
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.settings import Settings
 from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
@@ -142,9 +142,9 @@ def test_an_error_telling_a_trial_fails_and_requeues_it_and_the_worker_goes_on(j
     failed = [t for t in trials if t.state == TrialState.FAIL]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(failed) == 1 and len(complete) == N_TRIALS
-    assert failed[0].user_attrs[loop.ERROR_ATTR] == "ValueError: Cannot tell a COMPLETE trial."
+    assert failed[0].user_attrs[trial_run.ERROR_ATTR] == "ValueError: Cannot tell a COMPLETE trial."
     assert "worker error" in failed[0].system_attrs["fail_reason"]
-    rerun = [t for t in complete if t.user_attrs.get(loop.REQUEUES_ATTR) == 1]
+    rerun = [t for t in complete if t.user_attrs.get(trial_run.REQUEUES_ATTR) == 1]
     assert len(rerun) == 1 and rerun[0].params == failed[0].params
     assert row.state == "succeeded"
 
@@ -152,7 +152,7 @@ def test_an_error_telling_a_trial_fails_and_requeues_it_and_the_worker_goes_on(j
 def test_an_error_writing_progress_costs_no_trial_and_no_worker(job, monkeypatch, caplog):
     url, job_id = job
     worker = worker_for(url, progress_s=1e9)  # progress only after each trial
-    write = worker.write_progress
+    write = worker.rows.write_progress
     calls = 0
 
     def fails_once(job_id: int, progress: dict) -> str:
@@ -162,7 +162,7 @@ def test_an_error_writing_progress_costs_no_trial_and_no_worker(job, monkeypatch
             raise TypeError("Object of type ndarray is not JSON serializable")
         return write(job_id, progress)
 
-    worker.write_progress = fails_once  # type: ignore[method-assign]
+    worker.rows.write_progress = fails_once  # type: ignore[method-assign]
     worker.run(once=True)
 
     trials, row = finished(url, job_id)

@@ -99,6 +99,7 @@ def test_probe_job_moves_the_region_on_the_job_and_explains_it(monkeypatch):
     from sqlalchemy.orm import sessionmaker
 
     from advisor import recommend
+    from worker.job_rows import JobRows
     from worker.store.models import Base, Job
 
     engine = create_engine("sqlite://")
@@ -122,7 +123,7 @@ def test_probe_job_moves_the_region_on_the_job_and_explains_it(monkeypatch):
     monkeypatch.setattr(probe, "range_test", lambda *args, **kwargs: curve)
     study = optuna.create_study(direction="maximize")
     dims = [SearchDimension.model_validate(d) for d in space if d["key"] == "learning_rate"]
-    moved = probe.probe_job(sessions, job, study, dims)
+    moved = probe.probe_job(JobRows(sessions, "test"), job, study, dims)
     assert moved[0].default < advised
     finding = study.user_attrs[probe.PROBE_ATTR]
     assert finding["moved"] and finding["advised"] == advised

@@ -48,6 +48,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
+from advisor.schedules import params_for
 from advisor.schemas import (
     AugmentationLevel,
     Hyperparameters,
@@ -56,7 +57,6 @@ from advisor.schemas import (
     ScheduleName,
     ScheduleParams,
 )
-from advisor.schedules import params_for
 
 #: The optimizer and schedule names are the advisor's (`advisor.schemas`), never spelled here.
 OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
