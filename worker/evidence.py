@@ -15,7 +15,7 @@ from advisor.schemas import EvidenceRecord
 from worker.errors import JobError
 from worker.pagination import paginate
 from worker.schemas import Page
-from worker.store.evidence import Evidence
+from worker.store.models import Evidence
 
 #: How many of the newest records a recommendation considers (similarity filters them further).
 RECENT_RECORDS = 1000

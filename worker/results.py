@@ -23,8 +23,7 @@ from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
 from worker.probe import PROBE_ATTR
 from worker.states import ACTIVE_STATES
-from worker.store.evidence import Evidence
-from worker.store.models import Job, utcnow
+from worker.store.models import Evidence, Job, utcnow
 
 log = logging.getLogger("hpadvisor.worker")
 UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)

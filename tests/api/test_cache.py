@@ -13,7 +13,7 @@ from api.schemas import RecommendationBody
 from worker.jobs import create_job
 from worker.schemas import JobRequest
 from worker.store import make_engine, make_sessionmaker, upgrade
-from worker.store.evidence import Evidence
+from worker.store.models import Evidence
 from worker.store.optuna_rdb import cached, make_storage
 
 PROFILE = {"model": {"name": "resnet50"}, "training": {"batch_size": 512}}

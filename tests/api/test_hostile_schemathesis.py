@@ -30,7 +30,7 @@ from api.app import create_app
 from servers import API_KEY, LiveServer, fresh_database, run_server
 from worker.settings import Settings
 from worker.store import make_engine, make_sessionmaker
-from worker.store.evidence import Evidence
+from worker.store.models import Evidence
 
 pytestmark = pytest.mark.slow
 

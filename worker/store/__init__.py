@@ -7,8 +7,7 @@ values are Optuna's tables and are read through Optuna's API, never copied here.
 
 from worker.states import FINAL_STATES, JOB_STATES
 from worker.store.db import make_engine, make_sessionmaker, redacted, session_scope
-from worker.store.evidence import Evidence
-from worker.store.models import Base, Job, RegisteredName
+from worker.store.models import Base, Evidence, Job, RegisteredName
 from worker.store.schema import include_our_objects, upgrade
 
 __all__ = [

@@ -1,8 +1,12 @@
-"""Typed SQLAlchemy models: tuning jobs and the names workers offer.
+"""Typed SQLAlchemy models: tuning jobs, the names workers offer and the evidence of finished
+studies.
 
 `jobs` holds what the service decided (the request, the advisor's recommendation and search
 space, the Optuna study's name) and what a worker reports (state, progress, error, heartbeat).
-`registered_names` holds the objectives and data sets each worker host can run.
+`registered_names` holds the objectives and data sets each worker host can run. `evidence` holds
+what each finished study said about the advisor's configuration: the columns the API filters on
+(model family, optimizer) and the whole record as the advisor's plain `EvidenceRecord`; the
+advisor receives records, never rows.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     MetaData,
     String,
@@ -26,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from advisor.schemas import EvidenceRecord
 from worker.states import JOB_STATES, JobState
 
 NAME_KINDS = ("objective", "dataset")
@@ -123,3 +129,25 @@ class RegisteredName(Base):
     host: Mapped[str] = mapped_column(String(255))
     profile: Mapped[dict[str, Any] | None]
     seen_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    model_family: Mapped[str | None] = mapped_column(String(100), index=True)
+    optimizer: Mapped[str] = mapped_column(String(16))
+    advisor_rank: Mapped[int | None]
+    n_complete: Mapped[int]
+    record: Mapped[dict[str, Any]]
+
+    @classmethod
+    def from_record(cls, record: EvidenceRecord) -> Evidence:
+        return cls(job_id=int(record.job_id), model_family=record.profile.model_family,
+                   optimizer=record.profile.optimizer, advisor_rank=record.advisor_rank,
+                   n_complete=record.n_complete, record=record.model_dump(mode="json"))
+
+    def to_record(self) -> EvidenceRecord:
+        return EvidenceRecord.model_validate(self.record)
