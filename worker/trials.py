@@ -160,13 +160,15 @@ class AdvisorTrial:
 
 
 def advisor_trial(session: Session, sid: int | None) -> AdvisorTrial | None:
-    """The trial that ran the advisor's configuration and its rank (1 = best) among complete."""
+    """The trial that ran the advisor's configuration (the last complete one when it was re-run,
+    else the last) and its rank (1 = best) among complete trials: what `worker.results` stores
+    when the job finishes, counted here in SQL for studies too large to load."""
     if sid is None:
         return None
     trial_id = session.scalar(
         select(T.trial_id).join(U, U.trial_id == T.trial_id)
         .where(T.study_id == sid, U.key == ADVISOR_ATTR, U.value_json == json.dumps(ADVISOR_ROLE))
-        .order_by(T.number.desc()).limit(1))
+        .order_by((T.state == TrialState.COMPLETE).desc(), T.number.desc()).limit(1))
     if trial_id is None:
         return None
     trial = _rows(session, [trial_id])[0]

@@ -15,7 +15,7 @@ from optuna.storages import BaseStorage
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker import jobs, registry
+from worker import jobs, registry, results
 from worker.errors import FieldError, JobConflict, JobNotFound
 from worker.schemas import JobRequest
 from worker.store import Base, Job, include_our_objects, make_engine, make_sessionmaker, upgrade
@@ -191,3 +191,31 @@ def test_job_reports_trials_best_and_the_advisors_rank(store: Store) -> None:
     assert [t.number for t in page.items] == [2, 3] and page.total == 5
     assert page.items[1].state == "pruned"
     assert page.items[0].intermediate_values == pytest.approx({0: 0.8 / 3, 1: 1.6 / 3, 2: 0.8})
+
+
+def test_the_live_rank_and_the_finished_summary_pick_the_same_advisor_trial(store: Store) -> None:
+    # Two trials carry the advisor's role (its parameters re-queued) and the later one died:
+    # the SQL count for live views and the summary written at the end both rank the one that
+    # completed.
+    job_id = store.create()
+    study = optuna.load_study(study_name=f"hpadvisor-job-{job_id}", storage=store.url)
+    for _ in range(2):
+        study.enqueue_trial({"learning_rate": 0.1}, user_attrs={"hpadvisor_role": "advisor"})
+    values = iter([0.9, None, 0.95, 0.7])
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("learning_rate", 1e-3, 1.0, log=True)
+        value = next(values)
+        if value is None:
+            raise RuntimeError("the second run of the advisor's trial died")
+        return value
+
+    study.optimize(objective, n_trials=4, catch=(RuntimeError,))
+    with store.sessions() as session:
+        live = jobs.get_job(session, store.storage, job_id).advisor
+        job = session.get(Job, job_id)
+    trials_ = study.get_trials(deepcopy=False)
+    complete = [t for t in trials_ if t.state == optuna.trial.TrialState.COMPLETE]
+    summary = results.summarise(study, job, trials_, complete, timed_out=False)["advisor"]
+    assert (live.trial_number, live.rank, live.of) == (0, 2, 3)
+    assert (summary["trial_number"], summary["rank"]) == (live.trial_number, live.rank)
