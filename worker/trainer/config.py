@@ -118,28 +118,11 @@ class TrialConfig:
         (a search may switch lr_schedule away from the one the parameters were advised for),
         the ones not given filled in as the advisor would (`advisor.schedules.params_for`)."""
         params = values.lr_schedule_params.model_dump(exclude_none=True)
-        return cls(
-            optimizer=values.optimizer,
-            momentum=values.momentum,
-            learning_rate=values.learning_rate,
-            lr_schedule=values.lr_schedule,
-            lr_schedule_params=params_for(values.lr_schedule, values.epochs, params),
-            warmup_epochs=values.warmup_epochs,
-            warmup_start_lr=values.warmup_start_lr,
-            epochs=values.epochs,
-            weight_decay=values.weight_decay,
-            no_bias_decay=values.no_bias_decay,
-            label_smoothing=values.label_smoothing,
-            crop_scale=(values.crop_scale[0], values.crop_scale[1]),
-            crop_ratio=(values.crop_ratio[0], values.crop_ratio[1]),
-            horizontal_flip=values.horizontal_flip,
-            mixup_alpha=values.mixup_alpha,
-            cutmix_alpha=values.cutmix_alpha,
-            random_erasing=values.random_erasing,
-            auto_augment=values.auto_augment,
-            augmentation=values.augmentation,
-            batch_size=values.batch_size,
-        )
+        copied = {f.name: getattr(values, f.name) for f in fields(cls)}
+        return cls(**{**copied,
+                      "lr_schedule_params": params_for(values.lr_schedule, values.epochs, params),
+                      "crop_scale": (values.crop_scale[0], values.crop_scale[1]),
+                      "crop_ratio": (values.crop_ratio[0], values.crop_ratio[1])})
 
 
 def _first_problem(error: ValidationError) -> str:
