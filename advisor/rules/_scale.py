@@ -10,6 +10,10 @@ import itertools
 import math
 from collections.abc import Sequence
 
+#: Above this total batch size linear scaling stops holding for plain SGD, AdamW and RMSProp
+#: (about 8k, Goyal et al. 2017); layer-wise trust ratios (LARS, LAMB) take over.
+VERY_LARGE_BATCH = 8192
+
 
 def log_position(x: float, low: float, high: float) -> float:
     """Where `x` lies between `low` (0) and `high` (1) on a log scale, clamped to [0, 1]."""

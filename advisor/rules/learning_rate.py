@@ -17,7 +17,7 @@ from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
 from advisor.rules._data_size import LARGE_DATA_IMAGES, small_data_weight
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
-from advisor.rules._scale import clamp, log_blend, log_interp, log_position
+from advisor.rules._scale import VERY_LARGE_BATCH, clamp, log_blend, log_interp, log_position
 from advisor.schemas import ADAM_FAMILY, SGD_FAMILY
 
 
@@ -102,7 +102,7 @@ class LinearScaling(Rule):
         value = round_sig(value)
         yield Decision("learning_rate", value, f"{formula} = {num(value)} ({rate.lineage})",
                        spread=LINEAGE_SPREAD if ctx.model.known else UNKNOWN_SPREAD)
-        if ctx.optimizer in ("sgd", "adamw", "rmsprop") and ctx.batch_size > 8192:
+        if ctx.optimizer in ("sgd", "adamw", "rmsprop") and ctx.batch_size > VERY_LARGE_BATCH:
             ctx.warnings.append(
                 f"batch {ctx.batch_size} with {ctx.optimizer}: linear scaling has been shown to "
                 "hold up to about 8k; beyond that LARS (CNNs) or LAMB (transformers) and a "

@@ -9,9 +9,7 @@ from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import CHOOSE, SHAPE, Context, Decision, Rule
 from advisor.rules._data_size import SMALL_DATA_IMAGES
 from advisor.rules._registry import register
-
-#: Above this total batch size plain SGD and AdamW lose accuracy; layer-wise trust ratios help.
-VERY_LARGE_BATCH = 8192
+from advisor.rules._scale import VERY_LARGE_BATCH
 
 KIND_OPTIMIZER = {
     "convnet": "sgd",
