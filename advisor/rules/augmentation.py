@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from advisor import sources as src
 from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import BASE, SHAPE, Context, Decision, Rule
-from advisor.rules._data_size import SMALL_DATA_IMAGES
+from advisor.rules._data_size import LARGE_TARGET_IMAGES, SMALL_DATA_IMAGES
 from advisor.rules._registry import register
 from advisor.rules._scale import log_position
-from advisor.schemas import SGD_FAMILY
+from advisor.schemas import ADAM_FAMILY, SGD_FAMILY
 
 #: Below this many parameters a network underfits with the full ImageNet crop.
 SMALL_CROP_MODEL_M = 2.5
@@ -35,10 +35,15 @@ class AugmentationLevel(Rule):
     summary = (
         "How hard augmentation should make training: strong policies (mixup, cutmix, "
         "AutoAugment, random erasing) each add 0.4-1.1 points to ResNet50, but make small "
-        "networks underfit and need long schedules to pay. Transformers depend on them."
+        "networks underfit and need long schedules to pay. Transformers depend on them, also "
+        "when fine-tuned onto an ImageNet-scale target; small targets fine-tune with crop and "
+        "flip only."
     )
     sources = (src.AUGMENTATION, src.SMALL_MODEL_CROP, src.TRAIN_VS_TEST)
-    references = ("Touvron et al. 2021, DeiT (RandAugment, mixup 0.8, cutmix 1.0, erasing 0.25)",)
+    references = ("Touvron et al. 2021, DeiT (RandAugment, mixup 0.8, cutmix 1.0, erasing 0.25)",
+                  "He et al. 2022, MAE; Bao et al. 2022, BEiT (fine-tuning: the same policies)",
+                  "Liu et al. 2022, ConvNeXt (22k->1k fine-tuning: RandAugment 9/0.5, "
+                  "erasing 0.25, no mixup or cutmix)")
     example = ({"model": {"name": "deit_small_patch16_224"}}, {"augmentation": "strong"})
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
@@ -57,6 +62,12 @@ class AugmentationLevel(Rule):
         elif model.kind == "nas_convnet" and ctx.epochs >= 200:
             yield Decision("augmentation", "strong", "the EfficientNet recipes pair their long "
                            "schedules with AutoAugment")
+        elif (ctx.pretrained and model.kind in TRANSFORMER_KINDS
+              and ctx.optimizer in ADAM_FAMILY and ctx.num_images >= LARGE_TARGET_IMAGES):
+            yield Decision("augmentation", "strong", f"fine-tuning onto {ctx.num_images:,} "
+                           "images, an ImageNet-scale target: the AdamW fine-tuning recipes "
+                           "(MAE, BEiT, DeiT at 384; ConvNeXt and Swin from 22k) keep "
+                           "RandAugment and random erasing, as when training from scratch")
         else:
             yield Decision("augmentation", "standard", "random crop and flip only: stronger "
                            "policies make this network underfit or need a longer schedule "
@@ -154,6 +165,12 @@ class MixupAndCutmix(Rule):
         elif ctx.augmentation != "strong":
             yield Decision("mixup_alpha", 0.0, f"off with {ctx.augmentation} augmentation")
             yield Decision("cutmix_alpha", 0.0, f"off with {ctx.augmentation} augmentation")
+        elif (ctx.model.kind in TRANSFORMER_KINDS and ctx.pretrained
+              and ctx.request.training.pretraining == "supervised-21k"):
+            why = ("ConvNeXt and Swin fine-tune their ImageNet-21k weights without mixing "
+                   "(RandAugment and random erasing only)")
+            yield Decision("mixup_alpha", 0.0, why)
+            yield Decision("cutmix_alpha", 0.0, why)
         elif ctx.model.kind in TRANSFORMER_KINDS:
             yield Decision("mixup_alpha", 0.8, "transformer recipes mix strongly: alpha 0.8")
             yield Decision("cutmix_alpha", 1.0, "cutmix alpha 1.0 (a uniform patch area), "

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from advisor import sources as src
 from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import CHOOSE, SHAPE, Context, Decision, Rule
-from advisor.rules._data_size import SMALL_DATA_IMAGES
+from advisor.rules._data_size import LARGE_TARGET_IMAGES, SMALL_DATA_IMAGES
 from advisor.rules._registry import register
 from advisor.rules._scale import VERY_LARGE_BATCH
 
@@ -46,6 +46,8 @@ RECIPE_REFERENCES = (
     "Loshchilov & Hutter 2019, Decoupled Weight Decay Regularization (AdamW)",
     "Touvron et al. 2021, DeiT (AdamW for vision transformers)",
     "Tan & Le 2019, EfficientNet (RMSProp decay 0.9, momentum 0.9)",
+    "Kornblith et al. 2019, Do Better ImageNet Models Transfer Better? (fine-tuning: SGD, "
+    "Nesterov momentum 0.9)",
     "You et al. 2017, LARS; You et al. 2020, LAMB (layer-wise trust ratio for very large batches)",
 )
 
@@ -80,7 +82,8 @@ class OptimizerByGoalAndModel(Rule):
         "SGD with momentum reaches the best final accuracy when its learning rate is right and "
         "training is long enough; adaptive optimizers converge faster. Architectures whose "
         "recipes were tuned for another optimizer keep it; very large batches need layer-wise "
-        "trust ratios (LARS for CNNs, LAMB for transformers)."
+        "trust ratios (LARS for CNNs, LAMB for transformers). The RMSProp lineage fine-tunes "
+        "on new data with SGD."
     )
     sources = (src.OPTIMIZERS, src.ZH_OPTIMIZERS, src.BAG_LARGE_BATCH)
     references = RECIPE_REFERENCES
@@ -118,6 +121,13 @@ class OptimizerByGoalAndModel(Rule):
             chosen, lineage = "sgd", (f"{ctx.num_images:,} images from scratch: small-data "
                                       "recipes train every CNN with SGD and momentum "
                                       "(pytorch-cifar's EfficientNet and MobileNets)")
+        elif (ctx.request.training.pretrained and chosen == "rmsprop"
+              and ctx.num_images < LARGE_TARGET_IMAGES):
+            chosen, lineage = "sgd", ("RMSProp is the NAS lineage's optimizer from scratch; "
+                                      "its pretrained weights are fine-tuned on new data with "
+                                      "SGD and momentum, as EfficientNet's transfer results "
+                                      "were (Kornblith et al. 2019's protocol) and as BiT "
+                                      "fine-tunes")
         goal = ("best final accuracy" if ctx.request.training.goal == "accuracy"
                 else "fast convergence")
         yield Decision("optimizer", chosen, f"{lineage}; it suits your goal of {goal}")

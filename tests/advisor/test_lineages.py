@@ -197,6 +197,43 @@ def test_mobile_and_nas_cnns_on_small_data_get_sgd():
     assert rec("efficientnet_b0").hyperparameters["optimizer"] == "rmsprop"
 
 
+def test_the_rmsprop_lineage_fine_tunes_with_sgd():
+    tuned = rec("efficientnet_b0", {**CIFAR, "num_classes": 100, "image_size": 224},
+                batch_size=64, epochs=15, pretrained=True)
+    assert tuned.hyperparameters["optimizer"] == "sgd"
+    assert "Kornblith" in tuned.explanation("optimizer").reason
+    assert 1e-4 <= tuned.hyperparameters["learning_rate"] <= 1e-2  # a fine-tuning SGD rate
+    # An ImageNet-scale target keeps the lineage's own optimizer.
+    assert rec("efficientnet_b0", {"num_train_images": 1_281_167}, pretrained=True
+               ).hyperparameters["optimizer"] == "rmsprop"
+
+
+IMAGENET = {"num_train_images": 1_281_167, "num_classes": 1000, "image_size": 224}
+AUGMENTATION_KEYS = ("mixup_alpha", "cutmix_alpha", "auto_augment", "random_erasing")
+
+
+def test_imagenet_scale_fine_tuning_keeps_the_recipes_augmentation():
+    # MAE / BEiT fine-tuning of self-supervised ViT-B: RandAugment, mixup 0.8, cutmix 1.0,
+    # random erasing 0.25.
+    mae = rec("vit_b_16", IMAGENET, batch_size=1024, epochs=100, pretraining="self-supervised")
+    assert [mae.hyperparameters[k] for k in AUGMENTATION_KEYS] == [0.8, 1.0, "randaugment", 0.25]
+    # ConvNeXt 22k->1k: RandAugment and erasing, no mixing.
+    convnext = rec("convnext_base", IMAGENET, batch_size=512, epochs=30,
+                   pretraining="supervised-21k")
+    assert [convnext.hyperparameters[k] for k in AUGMENTATION_KEYS] == [
+        0.0, 0.0, "randaugment", 0.25]
+    assert "RandAugment" in convnext.explanation("augmentation").reason
+
+
+def test_small_targets_fine_tune_with_crop_and_flip_only():
+    # The Hugging Face and torchvision transfer examples: a few thousand images, no policies.
+    for r in (rec("vit_b_16", PETS, batch_size=32, epochs=5, pretraining="supervised-21k",
+                  optimizer="adamw"),
+              rec("convnext_tiny", PETS, batch_size=32, epochs=10, pretrained=True)):
+        assert r.hyperparameters["augmentation"] == "standard"
+        assert [r.hyperparameters[k] for k in AUGMENTATION_KEYS] == [0.0, 0.0, "none", 0.0]
+
+
 # --- step budgets ------------------------------------------------------------------------------
 
 def test_budget_of_tens_of_steps_warns_and_says_what_to_change():
