@@ -26,6 +26,7 @@ FLAGS = {
     "model.family": "--family", "training.batch_size": "--batch-size",
     "training.num_gpus": "--num-gpus", "training.epochs": "--epochs", "training.goal": "--goal",
     "training.optimizer": "--optimizer", "training.augmentation": "--augmentation",
+    "training.pretraining": "--pretraining",
     "authorization": "--api-key", "job_id": "ID", "state": "--state", "limit": "--limit",
 }
 

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from api.cli.client import client_arguments, http, request
-from api.cli.profile import add_profile_arguments
+from api.cli.profile import add_profile_arguments, model_from_args, training_from_args
 from api.errors import UsageError
 from worker.settings import Settings
 from worker.states import FINAL_STATES, JOB_STATES
@@ -62,14 +62,9 @@ def job_body(args: argparse.Namespace) -> dict[str, Any]:
     if not args.model and args.params_m is None:
         raise UsageError("--model: name the model to train (GET /v1/models, or the trial "
                          "runner's resnet20, small_cnn, ...)")
-    training = {"batch_size": args.batch_size, "num_gpus": args.num_gpus, "epochs": args.epochs,
-                "pretrained": args.pretrained, "goal": args.goal, "optimizer": args.optimizer,
-                "augmentation": args.augmentation}
-    model = {"name": args.model, "params_millions": args.params_m, "family": args.family}
     tune = [key.strip() for key in args.tune.split(",") if key.strip()] if args.tune else None
     return {"objective": args.objective, "dataset": args.dataset,
-            "model": {k: v for k, v in model.items() if v is not None},
-            "training": {k: v for k, v in training.items() if v is not None},
+            "model": model_from_args(args), "training": training_from_args(args),
             "n_trials": args.trials, "timeout_s": args.timeout, "sampler": args.sampler,
             "pruner": args.pruner, "seed": args.seed, "tune": tune}
 

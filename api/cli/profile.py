@@ -20,9 +20,26 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flip", action="store_true",
                         help="mirroring an image changes its label")
     parser.add_argument("--pretrained", action="store_true", help="fine-tune from weights")
+    parser.add_argument("--pretraining", help="what the weights learnt from: supervised-1k, "
+                        "supervised-21k or self-supervised (implies --pretrained)")
     parser.add_argument("--goal", default="accuracy", help="accuracy or fast_convergence")
     parser.add_argument("--optimizer", help="impose sgd, adamw, rmsprop, lamb or lars")
     parser.add_argument("--augmentation", help="none, standard or strong")
+
+
+def model_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The request's model, from the flags given."""
+    model = {"name": args.model, "params_millions": args.params_m, "family": args.family}
+    return {key: value for key, value in model.items() if value is not None}
+
+
+def training_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The request's training set-up, from the flags given."""
+    training = {"batch_size": args.batch_size, "num_gpus": args.num_gpus, "epochs": args.epochs,
+                "pretrained": args.pretrained, "pretraining": args.pretraining,
+                "goal": args.goal, "optimizer": args.optimizer,
+                "augmentation": args.augmentation}
+    return {key: value for key, value in training.items() if value is not None}
 
 
 def profile_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -31,8 +48,5 @@ def profile_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ("image_size", args.image_size)) if value is not None}
     if args.no_flip:
         dataset["horizontal_flip_ok"] = False
-    training = {"batch_size": args.batch_size, "num_gpus": args.num_gpus, "epochs": args.epochs,
-                "pretrained": args.pretrained, "goal": args.goal, "optimizer": args.optimizer,
-                "augmentation": args.augmentation}
-    model = {"name": args.model, "params_millions": args.params_m, "family": args.family}
-    return {"model": model, "dataset": dataset, "training": training}
+    return {"model": model_from_args(args), "dataset": dataset,
+            "training": training_from_args(args)}

@@ -37,6 +37,7 @@ def test_recommend_table_shows_value_rule_and_reason():
     (["--model", "resnet50", "--batch-size", "0"], "training.batch_size"),
     (["--model", "resnet50", "--goal", "fastest"], "training.goal"),
     (["--model", "resnet50", "--optimizer", "adagrad"], "training.optimizer"),
+    (["--model", "resnet50", "--pretraining", "clip"], "training.pretraining"),
     ([], "--model"),
 ])
 def test_recommend_bad_input_exits_2_naming_the_field(args, field):
@@ -44,6 +45,22 @@ def test_recommend_bad_input_exits_2_naming_the_field(args, field):
     assert run.returncode == 2
     assert field in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_kind_of_pretraining_changes_the_advice():
+    def advice(*flags: str) -> dict:
+        run = hpadvisor("recommend", "--model", "vit_b_16", "--num-images", "1281167",
+                        "--batch-size", "1024", "--epochs", "100", *flags, "--json")
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    mae = advice("--pretraining", "self-supervised")  # implies --pretrained
+    supervised = advice("--pretraining", "supervised-21k")
+    rate = next(e for e in mae["explanations"] if e["key"] == "learning_rate")
+    assert "fine-tuning self-supervised weights" in rate["reason"]  # it implies --pretrained
+    assert mae["hyperparameters"]["optimizer"] == "adamw"  # MAE / BEiT fine-tuning
+    assert supervised["hyperparameters"]["optimizer"] == "sgd"  # ViT's own 21k lineage
+    assert mae["hyperparameters"]["weight_decay"] == pytest.approx(0.05)
 
 
 def test_unknown_model_suggests_close_names():
