@@ -1,5 +1,5 @@
-"""The job row's unit of work: every write a worker makes to a job's row, and the undos a lost
-database leaves owed.
+"""The job row's unit of work: every write a worker makes to a job's row (claims, progress,
+finishing), and the undos a lost database leaves owed.
 
 Workers coordinate through three atomic updates on the row (see `worker.loop`): the `seeded`
 flag, `trials_claimed` and `retries`. Each method here is one transaction through `_begin`, the
@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from advisor.schemas import EvidenceRecord
 from worker.failures import database_error
-from worker.states import ACTIVE_STATES
-from worker.store.models import Job, utcnow
+from worker.states import ACTIVE_STATES, JobState
+from worker.store.models import Evidence, Job, utcnow
 
 Undo = Callable[[], None]
 
@@ -120,6 +121,23 @@ class JobRows:
             session.execute(update(Job).where(Job.id == job_id,
                                               Job.state.in_(ACTIVE_STATES))
                             .values(state="failed", finished_at=utcnow(), error=reason))
+
+    def finish(self, job_id: int, state: JobState, error: str | None) -> bool:
+        """End an active job in `state` (succeeded or failed); whether this worker ended it
+        (exactly one does)."""
+        with self._begin() as session:
+            return session.execute(
+                update(Job).where(Job.id == job_id, Job.state.in_(ACTIVE_STATES))
+                .values(state=state, finished_at=utcnow(), error=error)).rowcount == 1
+
+    def store_result(self, job_id: int, result: dict[str, Any],
+                     evidence: EvidenceRecord | None) -> None:
+        """The finished job's result, and its evidence record for later recommendations, in
+        one transaction."""
+        with self._begin() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(result=result))
+            if evidence is not None:
+                session.add(Evidence.from_record(evidence))
 
     # --- undos a lost database leaves owed ----------------------------------------------------
 

@@ -182,7 +182,7 @@ class Worker:
                 break
             job = claimed
         if self.claims_settled(job_id, study):
-            results.finish_if_done(self.sessions, study, job_id)
+            results.finish_if_done(self.rows, study, job_id)
         return ran
 
     def run_one_trial(self, job: Job, study: optuna.Study) -> str:

@@ -12,27 +12,26 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from advisor import diagnose
 from advisor.schemas import EvidenceProfile, EvidenceRecord
 from advisor.similar_studies import CATEGORICAL_KEYS, LINEAR_KEYS, LOG_KEYS
 from worker import registry
+from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
 from worker.probe import PROBE_ATTR
-from worker.states import ACTIVE_STATES
-from worker.store.models import Evidence, Job, utcnow
+from worker.states import ACTIVE_STATES, JobState
+from worker.store.models import Job, utcnow
 
 log = logging.getLogger("hpadvisor.worker")
 UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 
 
-def finish_if_done(sessions: sessionmaker[Session], study: optuna.Study, job_id: int) -> bool:
+def finish_if_done(rows: JobRows, study: optuna.Study, job_id: int) -> bool:
     """Finish the job when no trial is left to claim or run; exactly one worker does it."""
-    with sessions() as session:
-        job = session.get(Job, job_id)
+    job = rows.load(job_id)
     if job is None or job.state not in ACTIVE_STATES:
         return False
     timed_out = (job.timeout_s is not None and job.started_at is not None and
@@ -42,20 +41,13 @@ def finish_if_done(sessions: sessionmaker[Session], study: optuna.Study, job_id:
         return False
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    state = "succeeded" if complete else "failed"
-    with sessions.begin() as session:
-        won = session.execute(
-            update(Job).where(Job.id == job_id, Job.state.in_(ACTIVE_STATES))
-            .values(state=state, finished_at=utcnow(),
-                    error=None if complete else _failure_reason(trials))).rowcount == 1
-    if not won:
+    state: JobState = "succeeded" if complete else "failed"
+    if not rows.finish(job_id, state, None if complete else _failure_reason(trials)):
         return False
     result = summarise(study, job, trials, complete, timed_out)
-    with sessions.begin() as session:
-        session.execute(update(Job).where(Job.id == job_id).values(result=result))
+    with rows.sessions() as session:
         evidence = evidence_record(session, job, complete, result)
-        if evidence is not None:
-            session.add(Evidence.from_record(evidence))
+    rows.store_result(job_id, result, evidence)
     log.info("job %d %s: best %s, advisor rank %s of %s", job_id, state,
              result.get("best", {}).get("value"), result["advisor"].get("rank"),
              len(complete))
