@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Run as a script, this folder comes first on sys.path, and bench/advisor.py would shadow the
@@ -176,22 +177,31 @@ def bench_device(args, device: torch.device) -> None:
         "(a+cl) same, channels_last": lambda: bench_dataloader(args, data, device, True),
         "(b) bare on-device loop": lambda: bench_bare(args, data, device),
     }
-    rates: dict[str, list[float]] = {name: [] for name in loops}
-    for _ in range(args.rounds):
-        for name, loop in loops.items():
-            rates[name].append(loop())
+    rates = interleaved(loops, args.rounds)
     print(f"\n{device.type}: {args.model} on {args.dataset} ({len(data.y_train)} train images), "
           f"batch {BATCH_SIZE}, {args.epochs} epochs x {args.rounds} rounds, "
           f"{torch.get_num_threads()} threads")
+    print_rates(rates)
+
+
+def interleaved(loops: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Each loop's images/s in every round, the loops taking turns within a round."""
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, loop in loops.items():
+            rates[name].append(loop())
+    return rates
+
+
+def print_rates(rates: dict[str, list[float]]) -> None:
+    """Best and median per loop, then the first loop (ours) over each of the others."""
     best = {name: max(values) for name, values in rates.items()}
     for name, values in rates.items():
         print(f"  {name:<40} best {best[name]:8.1f}  median {statistics.median(values):8.1f}"
               " images/s")
-    ours = best["ours (run_trial)"]
-    for short, name in (("(a)", "(a) Dataset+DataLoader, per-image aug"),
-                        ("(a+cl)", "(a+cl) same, channels_last"),
-                        ("(b)", "(b) bare on-device loop")):
-        print(f"  ours / {short:<7}= {ours / best[name]:.2f}x")
+    names = list(rates)
+    for other in names[1:]:
+        print(f"  ours / {other.split()[0]:<7}= {best[names[0]] / best[other]:.2f}x")
 
 
 # --- the real-model case: a JPEG folder ----------------------------------------------------------
@@ -307,22 +317,13 @@ def bench_folder(args, device: torch.device) -> None:
                 lambda: bench_folder_reference(args, root, data, device),
             "(bare) on-device loop on uint8": lambda: bench_folder_bare(args, data, device),
         }
-        rates: dict[str, list[float]] = {name: [] for name in loops}
-        for _ in range(args.rounds):
-            for name, loop in loops.items():
-                rates[name].append(loop())
+        rates = interleaved(loops, args.rounds)
     print(f"\n{device.type}: {args.model} at {args.size} px on {args.images} generated 96 px "
           f"JPEGs, batch {BATCH_SIZE}, {args.epochs} epochs x {args.rounds} rounds, "
           f"{torch.get_num_threads()} threads")
     print(f"  first decode into the uint8 cache        {first:8.1f} images/s")
     print(f"  cached re-open                           {reopen:8.1f} images/s")
-    best = {name: max(values) for name, values in rates.items()}
-    for name, values in rates.items():
-        print(f"  {name:<40} best {best[name]:8.1f}  median {statistics.median(values):8.1f}"
-              " images/s")
-    names = list(loops)
-    for other in names[1:]:
-        print(f"  ours / {other.split()[0]:<7}= {best[names[0]] / best[other]:.2f}x")
+    print_rates(rates)
 
 
 def main() -> None:

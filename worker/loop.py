@@ -87,7 +87,6 @@ class Worker:
         self.options = options or WorkerOptions()
         self.settings = settings if settings is not None else Settings.from_env()
         self.rows = JobRows(make_sessionmaker(make_engine(url)), self.options.name)
-        self.sessions = self.rows.sessions
         self.storage = make_worker_storage(storage_url or url, CountedRetry(self.rows),
                                            self.settings)
         self.storage.on_trial_started = self.claim_became_trial
