@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.cache import EvidenceCache
 from api.security import require_api_key
+from worker.checkpoints import ArtifactStore
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -34,8 +35,21 @@ def get_storage(request: Request) -> BaseStorage:
     return storage
 
 
+def get_artifacts(request: Request) -> ArtifactStore:
+    """Optuna's artifact store where workers keep each job's best model (opened on first use;
+    `HPADVISOR_ARTIFACTS`)."""
+    state = request.app.state
+    if getattr(state, "artifacts", None) is None:
+        from worker.checkpoints import open_artifact_store
+
+        state.artifacts = open_artifact_store(state.settings.artifacts)
+    store: ArtifactStore = state.artifacts
+    return store
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 StorageDep = Annotated[BaseStorage, Depends(get_storage)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 EvidenceDep = Annotated[EvidenceCache, Depends(get_evidence)]
 #: Put on every mutating route: `dependencies=[RequireKey]`.
 RequireKey = Depends(require_api_key)

@@ -8,7 +8,8 @@
 #
 # Checks: the CUDA tests; the trial-runner bench on CUDA (the built-in loop and a torchvision
 # resnet18 at 224 px from a generated JPEG folder against the torchvision reference loop); one
-# job end to end (API, worker, resnet18 at 224 px, bf16 autocast, channels_last).
+# job end to end (API, worker, resnet18 at 224 px, bf16 autocast, channels_last); the same job
+# on the GPU slot pool, two slots on one GPU (hpadvisor worker --gpus 0 --slots 2).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -39,7 +40,7 @@ summary() {
     cuda-tests) grep -E '[0-9]+ (passed|failed|error)' "$LOGS/$1.log" | tail -1 ;;
     bench-builtin|bench-folder)
       grep -E 'images/s|x$' "$LOGS/$1.log" | sed -E 's/ +/ /g' | tr '\n' ';' ;;
-    job) tail -1 "$LOGS/$1.log" ;;
+    job|slot-pool) tail -1 "$LOGS/$1.log" ;;
   esac
 }
 
@@ -50,5 +51,6 @@ check bench-folder 200 "$PY" bench/trial_runner.py --device cuda --folder --mode
   --images 4000 --size 224 --epochs 2 --rounds 2 --workers 8
 check job 200 "$PY" bench/gpu_job.py --device cuda --model resnet18 --size 224 --images 2000 \
   --trials 3 --epochs 3 --timeout 180
-echo "slot-pool: not built yet (hpadvisor worker --gpus); nothing to check"
+check slot-pool 150 "$PY" bench/gpu_job.py --device cuda --model resnet18 --size 224 \
+  --images 2000 --trials 4 --epochs 3 --timeout 120 --worker-args "--gpus 0 --slots 2"
 exit $failed

@@ -54,6 +54,19 @@ def _wait(predicate, seconds: float, what: str, logs: list[Path]) -> None:
     raise SystemExit(f"gpu_job: {what} not within {seconds:.0f} s\n{tails}")
 
 
+def most_at_once(trials: list[dict]) -> int:
+    """The most trials that were running at the same moment (from their start and end)."""
+    edges = []
+    for trial in trials:
+        if trial.get("datetime_start") and trial.get("datetime_complete"):
+            edges += [(trial["datetime_start"], 1), (trial["datetime_complete"], -1)]
+    running = most = 0
+    for _, step in sorted(edges, key=lambda edge: (edge[0], edge[1])):
+        running += step
+        most = max(most, running)
+    return most
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
@@ -64,6 +77,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for the job")
+    parser.add_argument("--worker-args", default="",
+                        help="more flags for the worker, e.g. '--gpus 0 --slots 2' for the pool")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -86,9 +101,10 @@ def main() -> int:
             server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
                                       stdout=out, stderr=subprocess.STDOUT)
         with logs[1].open("wb") as out:
-            worker = subprocess.Popen([*cli, "worker", "--config", str(config), "--device",
-                                       args.device, "--poll", "0.5"], env=env, stdout=out,
-                                      stderr=subprocess.STDOUT)
+            device = [] if "--gpus" in args.worker_args else ["--device", args.device]
+            worker = subprocess.Popen([*cli, "worker", "--config", str(config), *device,
+                                       "--poll", "0.5", *args.worker_args.split()], env=env,
+                                      stdout=out, stderr=subprocess.STDOUT)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0)
         started = time.monotonic()
         try:
@@ -134,12 +150,15 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     process.kill()
         states = [t["state"] for t in trials["items"]]
+        overlap = most_at_once(trials["items"])
+        slots = sorted({t["user_attrs"].get("slot") for t in trials["items"]} - {None})
         epochs = sum(len(t.get("intermediate_values") or {}) for t in trials["items"])
         figures = {
             "device": args.device, "model": args.model, "size": args.size,
             "images": args.images, "state": job["state"], "trials": states,
             "best": (job.get("best") or {}).get("value"), "epochs_trained": epochs,
             "offer_s": round(decoded_s, 1), "job_s": round(job_s, 1),
+            "most_trials_at_once": overlap, "slots": slots,
             "error": job.get("error"),
         }
         if args.json:
@@ -147,7 +166,9 @@ def main() -> int:
         else:
             print(f"job {job['state']}: {args.model} at {args.size} px on {args.device}, "
                   f"{len(states)} trials ({', '.join(states)}), best {figures['best']}, "
-                  f"{epochs} epochs in {job_s:.0f} s (folder offered after {decoded_s:.0f} s)"
+                  f"{epochs} epochs in {job_s:.0f} s (folder offered after {decoded_s:.0f} s), "
+                  f"at most {overlap} trials at once"
+                  + (f" on slots {', '.join(slots)}" if slots else "")
                   + (f", error: {job.get('error')}" if job.get("error") else ""))
         if job["state"] != "succeeded":
             for log in logs:

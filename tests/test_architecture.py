@@ -128,6 +128,8 @@ def test_no_sql_is_written_in_api() -> None:
 #: the command that writes it for the server processes it starts.
 READS_ENVIRONMENT = {"worker.settings"}
 WRITES_ENVIRONMENT = {"api.cli.serve"}
+#: Hands the whole environment on to the processes it starts (two variables added), reading none.
+PASSES_ENVIRONMENT_ON = {"worker.pool"}
 
 
 def environment_uses(tree: ast.AST) -> list[str]:
@@ -145,9 +147,15 @@ def environment_uses(tree: ast.AST) -> list[str]:
 
 def test_only_the_settings_read_the_environment() -> None:
     readers = [f"{name} {use}" for name, path in modules().items()
-               if name not in READS_ENVIRONMENT | WRITES_ENVIRONMENT
+               if name not in READS_ENVIRONMENT | WRITES_ENVIRONMENT | PASSES_ENVIRONMENT_ON
                for use in environment_uses(ast.parse(path.read_text()))]
     assert readers == []
+    pool = ast.parse(modules()["worker.pool"].read_text())
+    uses = [node for node in ast.walk(pool)
+            if isinstance(node, ast.Attribute) and node.attr == "environ"]
+    copies = [node for node in ast.walk(pool)
+              if isinstance(node, ast.Call) and ast.unparse(node) == "dict(os.environ)"]
+    assert len(uses) == len(copies) == 1  # one whole copy, no variable read
     serve = ast.parse(modules()["api.cli.serve"].read_text())
     for node in ast.walk(serve):  # serve only writes it: `os.environ[...] = ...`
         if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):

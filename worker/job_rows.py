@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from advisor.schemas import EvidenceRecord
 from worker.failures import database_error
+from worker.offers import Need, Offer
 from worker.states import ACTIVE_STATES, JobState
 from worker.store.models import Evidence, Job, utcnow
 
@@ -58,11 +59,15 @@ class JobRows:
         with self.sessions() as session:
             return session.get(Job, job_id)
 
-    def active_ids(self) -> list[int]:
-        """The jobs with work left (queued or running), oldest first."""
+    def active_ids(self, offer: Offer | None = None) -> list[int]:
+        """The jobs with work left (queued or running), oldest first; with `offer`, only those
+        it can run (its objective, data set and, fine-tuning, weights)."""
         with self.sessions() as session:
-            return list(session.scalars(select(Job.id).where(Job.state.in_(ACTIVE_STATES))
-                                        .order_by(Job.id)))
+            jobs = session.scalars(
+                select(Job).where(Job.state.in_(ACTIVE_STATES)).order_by(Job.id)
+                .options(load_only(Job.id, Job.objective, Job.dataset, Job.model_name,
+                                   Job.request)))
+            return [job.id for job in jobs if offer is None or offer.can_run(Need.of(job))]
 
     # --- the atomic steps --------------------------------------------------------------------
 

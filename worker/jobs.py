@@ -22,6 +22,7 @@ from advisor.search_space import DEFAULT_TUNED
 from worker import registry, trials
 from worker.errors import FieldError, JobConflict, JobNotFound
 from worker.evidence import evidence_for_job, recent_records
+from worker.offers import Offer, live_offers, waiting_for
 from worker.pagination import paginate
 from worker.schemas import (
     BUILTIN_OBJECTIVE,
@@ -172,12 +173,13 @@ def create_job(session: Session, storage: BaseStorage, request: JobRequest) -> J
 
 # --- read --------------------------------------------------------------------------------------
 
-def _summary_fields(job: Job) -> dict[str, Any]:
+def _summary_fields(job: Job, offers: list[Offer]) -> dict[str, Any]:
+    waiting = waiting_for(job, offers) if job.state in ACTIVE_STATES else None
     return {"id": job.id, "state": job.state, "created_at": job.created_at,
             "updated_at": job.updated_at, "objective": job.objective, "dataset": job.dataset,
             "model": job.model_name, "n_trials": job.n_trials, "sampler": job.sampler,
             "pruner": job.pruner, "study_name": job.study_name, "progress": job.progress,
-            "error": job.error}
+            "error": job.error, "waiting": waiting}
 
 
 def list_jobs(session: Session, state: JobState | None = None, limit: int = 50,
@@ -186,8 +188,9 @@ def list_jobs(session: Session, state: JobState | None = None, limit: int = 50,
     where = [] if state is None else [Job.state == state]
     rows, total = paginate(session, select(Job).where(*where).order_by(Job.id.desc()),
                            limit, offset)
-    return Page[JobSummary].of([JobSummary(**_summary_fields(job)) for job in rows], total,
-                               limit, offset)
+    offers = live_offers(session)
+    return Page[JobSummary].of([JobSummary(**_summary_fields(job, offers)) for job in rows],
+                               total, limit, offset)
 
 
 def _job(session: Session, job_id: int) -> Job:
@@ -226,9 +229,10 @@ def _detail(session: Session, job: Job) -> JobDetail:
         number=best_row.number, value=best_row.value, params=best_row.params)
     space = [SearchDimension.model_validate(dim) for dim in job.search_space]
     return JobDetail(
-        **_summary_fields(job), timeout_s=job.timeout_s, seed=job.seed, tune=job.tune,
-        request=job.request, recommendation=Recommendation.model_validate(job.recommendation),
-        search_space=space, trials=counts, trials_done=counts.done, best=best,
+        **_summary_fields(job, live_offers(session)), timeout_s=job.timeout_s, seed=job.seed,
+        tune=job.tune, request=job.request,
+        recommendation=Recommendation.model_validate(job.recommendation), search_space=space,
+        trials=counts, trials_done=counts.done, best=best,
         advisor=_advisor(session, sid, space), started_at=job.started_at,
         finished_at=job.finished_at, worker=job.worker, heartbeat_at=job.heartbeat_at,
         result=job.result)
@@ -249,6 +253,29 @@ def list_trials(session: Session, storage: BaseStorage, job_id: int, limit: int 
     page = trials.trials_page(session, sid, "number", "asc", limit, offset)
     items = [_trial_view(t) for t in trials.load(storage, sid, [r.trial_id for r in page.rows])]
     return Page[TrialView].of(items, page.total, limit, offset)
+
+
+# --- the best model ----------------------------------------------------------------------------
+
+#: The files of a job's kept model: the weights (safetensors) and their description (JSON).
+MODEL_FILES = ("weights", "meta")
+
+
+def model_file(session: Session, job_id: int, which: str) -> str:
+    """The artifact id of the job's kept model file `which` (weights or meta); JobConflict
+    saying why when there is none (not finished yet, or no trial kept one)."""
+    job = _job(session, job_id)
+    model = (job.result or {}).get("model")
+    if isinstance(model, dict) and isinstance(model.get(which), str):
+        return str(model[which])
+    if job.state in ACTIVE_STATES:
+        why = f"job {job_id} is {job.state}: its model is kept when it ends"
+    elif job.state == "succeeded":
+        why = (f"job {job_id} kept no model (its best trial saved none: a custom objective, "
+               "or a job that ended before models were kept)")
+    else:
+        why = f"job {job_id} {job.state} without a model"
+    raise JobConflict(job_id, job.state, why)
 
 
 # --- cancel ------------------------------------------------------------------------------------

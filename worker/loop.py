@@ -29,10 +29,12 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
-from worker import probe, results
+from worker import local_offer, probe, results
+from worker.checkpoints import open_artifact_store
 from worker.failures import MAX_RETRIES, database_error, first_line, one_line
 from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
+from worker.offers import Offer, OfferHeartbeat
 from worker.proxy import HeartbeatGrpcStorage, is_grpc_url
 from worker.search import advisor_params, tuned_dimensions
 from worker.settings import Settings
@@ -72,20 +74,27 @@ class WorkerOptions:
     threads: int | None = None
     poll_s: float = 1.0
     name: str = f"{socket.gethostname()}:{os.getpid()}"
+    #: Its slot in a pool (`hpadvisor worker --gpus`/`--slots`), e.g. gpu1; None alone.
+    slot: str | None = None
 
 
 class Worker:
     """One worker process on one database URL."""
 
     def __init__(self, url: str, options: WorkerOptions | None = None,
-                 storage_url: str | None = None, settings: Settings | None = None) -> None:
+                 storage_url: str | None = None, settings: Settings | None = None,
+                 offer: Offer | None = None) -> None:
         """`url`: the database of our job table (and of Optuna's, unless `storage_url` names
         Optuna's gRPC storage proxy, `grpc://host:port`, in front of it). `settings`: the
         heartbeat, grace, progress, retry, proxy-wait, probe and cache settings (default: the
-        environment's, read now)."""
+        environment's, read now). `offer`: what this worker runs (default: what this process
+        has registered when it first looks for work); it claims only jobs the offer covers."""
         self.url = url
         self.options = options or WorkerOptions()
         self.settings = settings if settings is not None else Settings.from_env()
+        self._offer = offer
+        #: Optuna's artifact store: trial checkpoints and each job's best model.
+        self.artifacts = open_artifact_store(self.settings.artifacts)
         self.rows = JobRows(make_sessionmaker(make_engine(url)), self.options.name)
         self.storage = make_worker_storage(storage_url or url, CountedRetry(self.rows),
                                            self.settings)
@@ -94,7 +103,10 @@ class Worker:
                                threads=self.options.threads,
                                progress_s=self.settings.progress_s,
                                cache_dir=self.settings.cache_dir,
-                               stopped_by_signal=lambda: self.cancelled_by_signal)
+                               stopped_by_signal=lambda: self.cancelled_by_signal,
+                               artifacts=self.artifacts,
+                               checkpoint_s=self.settings.checkpoint_s,
+                               slot=self.options.slot)
         #: Errors in a row per job that were neither the database's nor one trial's (a job
         #: that fails this way MAX_RETRIES times is failed with the error, not retried forever).
         self.job_errors: dict[int, int] = {}
@@ -102,12 +114,29 @@ class Worker:
         #: Set by a second SIGTERM: stop the running trial at its next epoch too.
         self.cancelled_by_signal = False
 
+    @property
+    def offer(self) -> Offer:
+        if self._offer is None:
+            self._offer = local_offer.this_process(self.options.device)
+        return self._offer
+
     # --- the loop ----------------------------------------------------------------------------
 
     def run(self, once: bool = False) -> None:
-        """Work until stopped; with `once`, until no job has work left."""
-        log.info("worker %s on %s (device %s)", self.options.name, redacted(self.url),
-                 self.options.device)
+        """Work until stopped; with `once`, until no job it can run has work left. Its offer
+        is recorded and kept alive meanwhile, and withdrawn when it returns."""
+        log.info("worker %s on %s (device %s%s)", self.options.name, redacted(self.url),
+                 self.options.device, f", slot {self.options.slot}" if self.options.slot else "")
+        heartbeat = OfferHeartbeat(self.rows.sessions, self.options.name, self.offer,
+                                   interval_s=self.settings.heartbeat_s,
+                                   grace_s=self.settings.grace_s)
+        heartbeat.start()
+        try:
+            self.work(once)
+        finally:
+            heartbeat.stop()
+
+    def work(self, once: bool) -> None:
         failures = 0
         while not self.stopping:
             try:
@@ -127,13 +156,14 @@ class Worker:
                 failures = 0
 
     def step(self, once: bool) -> bool:
-        """One pass over the active jobs; False when `once` and no job has work left."""
+        """One pass over the active jobs this worker can run; False when `once` and none has
+        work left."""
         self.rows.settle_owed()
         worked = False
-        for job_id in self.rows.active_ids():
+        for job_id in self.rows.active_ids(self.offer):
             worked = self.work_on_guarded(job_id) or worked
         if not worked:
-            if once and not self.rows.active_ids():
+            if once and not self.rows.active_ids(self.offer):
                 return False
             time.sleep(self.options.poll_s)
         return True
@@ -181,7 +211,7 @@ class Worker:
                 break
             job = claimed
         if self.claims_settled(job_id, study):
-            results.finish_if_done(self.rows, study, job_id)
+            results.finish_if_done(self.rows, study, job_id, self.artifacts)
         return ran
 
     def run_one_trial(self, job: Job, study: optuna.Study) -> str:

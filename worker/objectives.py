@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -18,8 +19,11 @@ from typing import Any
 
 import optuna
 
-from worker import probe
+from worker import best_model, probe
+from worker.checkpoints import ArtifactStore, TrialCheckpoints
 from worker.schemas import BUILTIN_OBJECTIVE
+
+log = logging.getLogger("hpadvisor.worker")
 
 ENTRY_POINT_GROUP = "hpadvisor.objectives"
 CURVES_ATTR = "curves"
@@ -27,6 +31,9 @@ CONFIG_ATTR = "config"
 #: What the built model was: its input note and, fine-tuned, the weights file, tensors loaded
 #: and head tensors replaced.
 MODEL_ATTR = "model"
+#: The worker (host:pid) that ran the trial, and its slot in a pool (gpu1, slot0).
+WORKER_ATTR = "worker"
+SLOT_ATTR = "slot"
 
 
 @dataclass
@@ -45,6 +52,19 @@ class TrialContext:
     cache_dir: Path | None = None
     on_epoch: Callable[[int, int, float], None] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict)
+    #: Optuna's artifact store for checkpoints and the best model (None: neither is kept).
+    artifacts: ArtifactStore | None = None
+    #: Seconds of training between checkpoints (taken at the next epoch end).
+    checkpoint_s: float = 300.0
+
+    def restore(self, history: list[dict[str, float]]) -> None:
+        """Epochs a resumed trial restored from its checkpoint: reported to this trial once
+        (the pruner sees one history) and put in its curves, without a pruning decision (the
+        interrupted trial took those)."""
+        for epoch in history:
+            self.trial.report(epoch["val_accuracy"], int(epoch["epoch"]))
+            for name in ("val_accuracy", "train_accuracy", "train_loss", "val_loss"):
+                self.curves.setdefault(name, []).append(float(epoch[name]))
 
     def report(self, epoch: int, value: float, *, epochs: int | None = None,
                **metrics: float) -> None:
@@ -78,9 +98,33 @@ def image_classification(ctx: TrialContext) -> float:
                    train_accuracy=result.train_accuracy, train_loss=result.train_loss,
                    val_loss=result.val_loss)
 
-    result = run_trial(ctx.config, ctx.dataset, ctx.model, device=ctx.device, seed=ctx.seed,
-                       threads=ctx.threads, report=report, pretrained=ctx.pretrained,
-                       cache_dir=ctx.cache_dir)
+    import torch
+
+    checkpoints = None if ctx.artifacts is None else TrialCheckpoints(
+        ctx.artifacts, ctx.trial, ctx.checkpoint_s,
+        load=lambda path: torch.load(path, weights_only=True, map_location="cpu"),
+        dump=lambda state, path: torch.save(state, path))
+    resume = checkpoints.resume_state() if checkpoints is not None else None
+    if resume is not None:
+        ctx.restore(resume["history"])
+    try:
+        result = run_trial(ctx.config, ctx.dataset, ctx.model, device=ctx.device, seed=ctx.seed,
+                           threads=ctx.threads, report=report, pretrained=ctx.pretrained,
+                           cache_dir=ctx.cache_dir, resume=resume,
+                           save=checkpoints.save if checkpoints is not None else None)
+    except optuna.TrialPruned:
+        if checkpoints is not None:
+            checkpoints.discard()
+        raise
+    if checkpoints is not None:
+        checkpoints.discard()
+        try:
+            meta = best_model.TrialMeta(ctx.trial, ctx.dataset, ctx.model, ctx.pretrained,
+                                        ctx.config)
+            best_model.keep_if_best(meta, result, checkpoints.store)
+        except Exception as error:  # the trial's value stands; only its weights are not kept
+            log.warning("trial %d: model file not kept: %s", ctx.trial.number,
+                        str(error).splitlines()[0])
     model: dict[str, Any] = {"input_note": result.input_note}
     if result.pretrained is not None:
         model["pretrained"] = dataclasses.asdict(result.pretrained)

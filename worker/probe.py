@@ -251,7 +251,7 @@ def probe_job(rows: JobRows, job: Any, study: optuna.Study, dims: list[SearchDim
         test = range_test(advised, job.dataset, job.model_name, float(lr.low or 0) / SPAN,
                           float(lr.high or 0) * SPAN, device=device, seed=job.seed or 0,
                           threads=threads, cache_dir=cache_dir,
-                          pretrained=bool(job.request.get("training", {}).get("pretrained")))
+                          pretrained=job.pretrained)
         moved, finding = decide(test, lr)
     except Exception as error:  # the probe is advice about advice: never fail the job for it
         log.warning("job %d: the learning-rate probe failed: %s", job.id, error,

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from advisor import diagnose
 from advisor.schemas import EvidenceProfile, EvidenceRecord
 from advisor.similar_studies import CATEGORICAL_KEYS, LINEAR_KEYS, LOG_KEYS
-from worker import registry
+from worker import best_model, registry
+from worker.checkpoints import ArtifactStore
 from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
@@ -29,8 +30,11 @@ log = logging.getLogger("hpadvisor.worker")
 UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 
 
-def finish_if_done(rows: JobRows, study: optuna.Study, job_id: int) -> bool:
-    """Finish the job when no trial is left to claim or run; exactly one worker does it."""
+def finish_if_done(rows: JobRows, study: optuna.Study, job_id: int,
+                   artifacts: ArtifactStore | None = None) -> bool:
+    """Finish the job when no trial is left to claim or run; exactly one worker does it. With
+    `artifacts`, the best trial's model files are kept and named in the result, every other
+    trial's model and every checkpoint removed."""
     job = rows.load(job_id)
     if job is None or job.state not in ACTIVE_STATES:
         return False
@@ -45,6 +49,10 @@ def finish_if_done(rows: JobRows, study: optuna.Study, job_id: int) -> bool:
     if not rows.finish(job_id, state, None if complete else _failure_reason(trials)):
         return False
     result = summarise(study, job, trials, complete, timed_out)
+    if artifacts is not None:
+        best = next((t for t in complete
+                     if t.number == result.get("best", {}).get("trial_number")), None)
+        result["model"] = best_model.sweep(artifacts, trials, best)
     with rows.sessions() as session:
         evidence = evidence_record(session, job, complete, result)
     rows.store_result(job_id, result, evidence)
@@ -134,7 +142,7 @@ def evidence_record(session: Session, job: Job, complete: list[FrozenTrial],
         else 2, image_size=data.image_size if data else 32,
         batch_size=int(values["batch_size"]), epochs=int(values["epochs"]),
         optimizer=str(values["optimizer"]),
-        pretrained=bool(job.request.get("training", {}).get("pretrained", False)))
+        pretrained=job.pretrained)
     return EvidenceRecord(
         job_id=job.id, profile=profile, advised=advised, best=best_params,
         advised_value=advisor.get("value"), best_value=best["value"],

@@ -96,6 +96,9 @@ class JobSummary(BaseModel):
         default=None, description="Written by the worker: trial n/N, epoch, current value, "
         "best so far.")
     error: str | None = None
+    waiting: str | None = Field(
+        default=None, description="For a queued or running job no live worker can run: what "
+        "it waits for, e.g. \"waiting for a worker that offers data set 'stripes'\".")
 
 
 class TrialCounts(BaseModel):

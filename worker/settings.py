@@ -35,6 +35,13 @@ The workers:
   turns it off).
 * ``HPADVISOR_CACHE_DIR`` - where decoded image folders are cached (default
   ``~/.cache/hpadvisor/folders``).
+* ``HPADVISOR_SLOT`` - the slot this worker is in a pool (``hpadvisor worker --gpus`` /
+  ``--slots`` sets it for each process it starts: ``gpu1``, ``slot0``); recorded on its trials.
+* ``HPADVISOR_ARTIFACTS`` - Optuna's artifact store for trial checkpoints and the best model of
+  each job: a folder (default ``./hpadvisor-artifacts``; shared storage when workers are on
+  many hosts), ``s3://BUCKET`` or ``gs://BUCKET``. The API reads the models from it too.
+* ``HPADVISOR_CHECKPOINT_S`` - a running trial saves its state at the first epoch end after
+  this many seconds of training since its last save (default 300; 0: every epoch).
 
 The command line's client (``submit``, ``jobs``, ``evidence``, ``recommend --url``):
 
@@ -55,6 +62,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./hpadvisor.db"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_HEARTBEAT_S = 10
+DEFAULT_ARTIFACTS = "./hpadvisor-artifacts"
 #: What a flag variable holds when it is off; anything else turns it on.
 OFF = ("0", "false", "no")
 
@@ -84,6 +92,9 @@ class Settings(BaseSettings):
     proxy_wait_s: float = 30.0
     probe: bool = True
     cache_dir: Path | None = None
+    slot: str | None = None
+    artifacts: str = DEFAULT_ARTIFACTS
+    checkpoint_s: float = Field(default=300.0, ge=0)
 
     url: str = DEFAULT_URL
     api_key: str | None = None

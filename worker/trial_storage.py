@@ -9,7 +9,8 @@ Three gaps in Optuna's RDB heartbeat, each of which lost or hung a job:
   start is older than the grace period.
 - Optuna's heartbeat thread dies on the first failed beat (the exception ends the thread), so
   a trial that outlives a database restart would be failed as stale under its living worker.
-  Here a failed beat is logged and the next one tried.
+  Here a failed beat (Optuna's RDB storage raises it as a StorageInternalError over SQLAlchemy's
+  OperationalError) is logged and the next one tried.
 - The worker pays for a trial (the job's claim) before Optuna creates it, and gives the claim
   back when a lost database cuts `ask` off. Whether the trial had come to exist decides whether
   the claim may be given back (else the stale check re-runs it too, and the job gets one trial
@@ -28,8 +29,8 @@ from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.exc import OperationalError
 
+from worker.failures import database_error, first_line
 from worker.store.db import begin_immediate, engine_kwargs
 
 log = logging.getLogger("hpadvisor.worker")
@@ -68,9 +69,13 @@ class WorkerRDBStorage(TrialStartHook, RDBStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             super().record_heartbeat(trial_id)
-        except OperationalError as error:  # keep beating: the database may be back by then
+        except Exception as error:  # keep beating: the database may be back by then
+            cause = database_error(error)
+            if cause is None:
+                raise
+            # Optuna's StorageInternalError says "invalid data"; the error under it says what.
             log.warning("heartbeat of trial %d not recorded: %s", trial_id,
-                        str(error).strip().splitlines()[0][:200])
+                        first_line(cause.__cause__ or cause))
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         stale = super()._get_stale_trial_ids(study_id)

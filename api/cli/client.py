@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import httpx
 from api.errors import UsageError
 from worker.settings import DEFAULT_URL, Settings
 
-__all__ = ["DEFAULT_URL", "Unreachable", "client_arguments", "http", "request"]
+__all__ = ["DEFAULT_URL", "Unreachable", "client_arguments", "download", "http", "request"]
 
 #: The service's field names as this command line spells them, for its error messages.
 FLAGS = {
@@ -84,3 +85,35 @@ def request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> 
         raise Unreachable(f"the service failed ({response.status_code}): "
                           f"{describe_problem(body)}")
     return body
+
+
+def download(args: argparse.Namespace, path: str, destination: Path) -> int:
+    """Stream `path` into `destination` through a temporary file beside it, renamed into place
+    once whole, so a failed download leaves nothing half-written and loses nothing already
+    there. Errors as `request` gives them; the bytes written."""
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    partial = destination.with_name(destination.name + ".part")
+    try:
+        with httpx.stream("GET", args.url.rstrip("/") + path, headers=headers,
+                          timeout=60.0) as response:
+            if response.status_code >= 400:
+                response.read()
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = {"detail": response.text[:200]}
+                if response.status_code < 500:
+                    raise UsageError(describe_problem(body))
+                raise Unreachable(f"the service failed ({response.status_code}): "
+                                  f"{describe_problem(body)}")
+            written = 0
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+                    written += len(chunk)
+    except httpx.HTTPError as error:
+        partial.unlink(missing_ok=True)
+        raise Unreachable(f"cannot reach the service at {args.url} ({error}); start it with "
+                          "`hpadvisor serve` or pass --url") from None
+    partial.replace(destination)
+    return written

@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from api.cli.client import client_arguments, http, request
+from api.cli.client import client_arguments, download, http, request
 from api.cli.profile import add_profile_arguments, model_from_args, training_from_args
 from api.errors import UsageError
 from worker.settings import Settings
@@ -32,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     jobs.add_argument("--state", choices=JOB_STATES)
     jobs.add_argument("--limit", type=int, default=50)
     jobs.add_argument("--json", action="store_true", help="print the service's JSON")
+    jobs.add_argument("--save-model", metavar="DIR",
+                      help="save the finished job's best model into DIR: job-ID.safetensors "
+                      "(a state_dict) and job-ID.json (what it is, how to load and feed it)")
     client_arguments(jobs, settings)
     jobs.set_defaults(handler=http(run_jobs))
 
@@ -99,7 +103,11 @@ def progress_line(job: dict[str, Any]) -> str:
     if job["state"] == "running" and progress.get("epoch") is not None:
         epochs = progress.get("epochs")
         parts.append(f"epoch {progress['epoch']}" + (f"/{epochs}" if epochs else ""))
+        if progress.get("slot"):
+            parts.append(f"on {progress['slot']}")
     parts.append(_best(job))
+    if job.get("waiting"):
+        parts.append(job["waiting"])
     if job.get("error"):
         parts.append(f"error: {job['error']}")
     return "  ".join(parts)
@@ -167,11 +175,31 @@ def _watch(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         job = request(args, "GET", f"/v1/jobs/{args.id}")
 
 
+def save_model(args: argparse.Namespace) -> int:
+    """`--save-model DIR`: the job's weights and their description, each written whole."""
+    folder = Path(args.save_model).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--save-model: {folder} exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = folder / f"job-{args.id}.json"
+    weights = folder / f"job-{args.id}.safetensors"
+    download(args, f"/v1/jobs/{args.id}/model.json", meta)
+    size = download(args, f"/v1/jobs/{args.id}/model", weights)
+    if args.json:
+        print(json.dumps({"weights": str(weights), "meta": str(meta), "bytes": size}))
+    else:
+        print(f"saved {weights} ({size / 1e6:.1f} MB) and {meta}")
+    return 0
+
+
 def run_jobs(args: argparse.Namespace) -> int:
     if args.id is None:
-        if args.watch:
-            raise UsageError("--watch: give the id of the job to watch")
+        if args.watch or args.save_model:
+            flag = "--watch" if args.watch else "--save-model"
+            raise UsageError(f"{flag}: give the id of the job")
         return _show_list(args)
+    if args.save_model:
+        return save_model(args)
     job = request(args, "GET", f"/v1/jobs/{args.id}")
     if args.watch:
         job = _watch(args, job) if not args.json else _poll(args, job)

@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     worker.add_argument("--once", action="store_true",
                         help="exit when no job has work left instead of waiting for more")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between job polls")
+    worker.add_argument("--gpus", metavar="all|0,1,3",
+                        help="run one trial slot per GPU, each a worker process pinned to its "
+                        "GPU, restarted if it dies, all stopped by one SIGTERM")
+    worker.add_argument("--slots", type=int, metavar="N",
+                        help="run N trial slots (with --gpus: N on each GPU; alone: on --device, "
+                        "each with a share of the cores unless --threads is given)")
     _add_log_json(worker, settings)
     worker.set_defaults(handler=run_worker)
 
@@ -65,9 +71,46 @@ def _setup_logging(json_lines: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up is noise here
 
 
+def run_pool(args: argparse.Namespace, url: str) -> int:
+    """`--gpus` / `--slots`: supervise one worker process per slot (`worker.pool`)."""
+    from worker.pool import Pool, parse_gpus
+
+    per_device = 1 if args.slots is None else args.slots
+    if per_device < 1:
+        raise UsageError("--slots: must be at least 1")
+    gpus = None
+    if args.gpus is not None:
+        if args.device == "cpu":
+            raise UsageError("--gpus: pins each slot to a GPU; it cannot go with --device cpu")
+        import torch
+
+        try:
+            gpus = parse_gpus(args.gpus, torch.cuda.device_count())
+        except ValueError as error:
+            raise UsageError(f"--gpus: {error}") from None
+    threads = args.threads
+    if threads is None and gpus is None:
+        threads = max(1, (os.cpu_count() or 1) // per_device)
+    command = [sys.executable, "-m", "api.cli", "worker", "--database-url", url,
+               "--poll", str(args.poll)]
+    for flag, value in (("--storage", args.storage), ("--config", args.config),
+                        ("--threads", threads), ("--device", None if gpus else args.device)):
+        if value is not None:
+            command += [flag, str(value)]
+    command += ["--once"] * args.once + ["--log-json"] * args.log_json
+    pool = Pool.of(command, gpus, per_device)
+    logging.getLogger("hpadvisor.worker").info(
+        "a pool of %d slots: %s", len(pool.slots), ", ".join(s.name for s in pool.slots))
+    return pool.run()
+
+
 def run_worker(args: argparse.Namespace) -> int:
     _setup_logging(args.log_json)
     url = args.database_url or args.settings.database_url
+    if args.gpus is not None or args.slots is not None:
+        if args.threads is not None and args.threads < 1:
+            raise UsageError("--threads: must be at least 1")
+        return run_pool(args, url)
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads: must be at least 1")
     if args.storage:
@@ -78,8 +121,8 @@ def run_worker(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UsageError(f"--storage: {error}") from None
     from worker.failures import database_error, one_line
+    from worker.local_offer import record_profiles, register_config
     from worker.loop import Worker, WorkerOptions
-    from worker.offers import offer_everything
     from worker.store import redacted, upgrade
 
     if args.device == "cuda":
@@ -95,16 +138,21 @@ def run_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"--database-url: no database answers at {redacted(url)} "
                          f"({one_line(database_error(error) or error)})") from None
     try:
-        names = offer_everything(url, args.config)
+        if args.config:
+            register_config(args.config)
+        names = record_profiles(url)
     except (OSError, ValueError) as error:
         raise UsageError(f"--config: {error}") from None
     logging.getLogger("hpadvisor.worker").info("offering %s", ", ".join(names))
     options = WorkerOptions(device=args.device, threads=args.threads, poll_s=args.poll,
-                            name=f"{os.uname().nodename}:{os.getpid()}")
+                            name=f"{os.uname().nodename}:{os.getpid()}",
+                            slot=args.settings.slot)
     try:
         worker = Worker(url, options, storage_url=args.storage, settings=args.settings)
     except ConnectionError as error:
         raise UsageError(f"--storage: {error}") from None
+    except ValueError as error:  # the artifact store
+        raise UsageError(f"HPADVISOR_ARTIFACTS: {str(error).removeprefix('artifacts: ')}") from None
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log = logging.getLogger("hpadvisor.worker")

@@ -23,6 +23,7 @@ from worker import evidence as evidence_functions
 from worker import jobs as job_functions
 from worker import trials as queries
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
+from worker.offers import live_offers, waiting_for
 from worker.pagination import page_count, page_offset
 from worker.states import FINAL_STATES, JOB_STATES, JobState
 from worker.store.models import Job
@@ -130,6 +131,7 @@ def summary(session: Session, job_id: int, found: Live | None = None) -> dict[st
         "id": job.id, "state": job.state, "final": job.state in FINAL_STATES,
         "n_trials": job.n_trials, "done": done, "counts": counts, "progress": job.progress,
         "error": job.error, "updated_at": job.updated_at.isoformat(),
+        "waiting": None if job.state in FINAL_STATES else waiting_for(job, live_offers(session)),
         "best": None if best is None else {"number": best.number, "value": best.value},
         "advisor": None if mine is None else {"number": mine.trial.number,
                                               "state": mine.trial.state,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.responses import StreamingResponse
+from optuna.artifacts.exceptions import ArtifactNotFound
 
-from api.deps import RequireKey, SessionDep, StorageDep
+from api.deps import ArtifactsDep, RequireKey, SessionDep, StorageDep
 from api.responses import CONFLICT, MUTATING, NOT_FOUND, UNAVAILABLE, invalid
 from worker import jobs
 from worker.schemas import JobDetail, JobRequest, JobState, JobSummary, Page, TrialView
@@ -47,6 +50,50 @@ def list_trials(job_id: JobId, session: SessionDep, storage: StorageDep, limit: 
                 offset: Offset = 0) -> Page[TrialView]:
     """Each trial's parameters, state, value and per-epoch validation values."""
     return jobs.list_trials(session, storage, job_id, limit, offset)
+
+
+MODEL_FILE = {200: {"content": {"application/octet-stream": {}},
+                    "description": "The safetensors state_dict of the job's best trial"}}
+MODEL_META = {200: {"content": {"application/json": {}},
+                    "description": "What the weights are: model and library, classes, input "
+                    "size, normalisation, the trial's configuration, the job id"}}
+
+
+def _stream(store: ArtifactsDep, artifact_id: str, media_type: str,
+            filename: str) -> StreamingResponse:
+    try:
+        reader = store.open_reader(artifact_id)
+    except ArtifactNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"the file {filename} is no longer in "
+                            "the artifact store (HPADVISOR_ARTIFACTS)") from None
+    except Exception as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the artifact store is "
+                            f"unavailable: {str(error).splitlines()[0]}") from None
+
+    def chunks() -> Iterator[bytes]:
+        with reader:
+            while chunk := reader.read(1 << 20):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/{job_id}/model", response_class=StreamingResponse,
+            responses={**MODEL_FILE, **NOT_FOUND, **CONFLICT})
+def get_model(job_id: JobId, session: SessionDep, store: ArtifactsDep) -> StreamingResponse:
+    """The best trial's trained weights: a safetensors state_dict (409 until the job ends)."""
+    artifact_id = jobs.model_file(session, job_id, "weights")
+    return _stream(store, artifact_id, "application/octet-stream",
+                   f"job-{job_id}-model.safetensors")
+
+
+@router.get("/{job_id}/model.json", response_class=StreamingResponse,
+            responses={**MODEL_META, **NOT_FOUND, **CONFLICT})
+def get_model_meta(job_id: JobId, session: SessionDep, store: ArtifactsDep) -> StreamingResponse:
+    """What the weights are and how to load and feed them."""
+    artifact_id = jobs.model_file(session, job_id, "meta")
+    return _stream(store, artifact_id, "application/json", f"job-{job_id}-model.json")
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail, dependencies=[RequireKey],

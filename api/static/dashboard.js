@@ -143,8 +143,11 @@
     let now;
     if (summary.final) {
       now = summary.state === "succeeded" ? "Finished." : "Job " + summary.state + ".";
+    } else if (summary.waiting) {
+      now = summary.waiting.charAt(0).toUpperCase() + summary.waiting.slice(1) + ".";
     } else if (p.trial_number !== undefined && p.epoch !== undefined) {
-      now = "Running trial " + p.trial_number + " (" + p.trial + "/" + p.n_trials + "), epoch " +
+      now = "Running trial " + p.trial_number + " (" + p.trial + "/" + p.n_trials + ")" +
+        (p.slot ? " on " + p.slot : "") + ", epoch " +
         p.epoch + "/" + p.epochs + ": validation " + fmt(p.value) + ".";
     } else {
       now = "Waiting for a worker.";

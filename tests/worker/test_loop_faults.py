@@ -1,22 +1,36 @@
-"""The worker loop when the database drops at the worst moments, in process on SQLite.
+"""The worker loop when the database drops at the worst moments, in process on SQLite (and
+through a real gRPC storage proxy in a thread).
 
 A lost connection is injected as SQLAlchemy's OperationalError (what psycopg raises when
-PostgreSQL goes away) at two points where a write was made and its follow-up was not: after a
-claim, before its trial started; after the seed flag, before the advisor's trial was enqueued.
+PostgreSQL goes away), as the StorageInternalError Optuna's RDB storage turns it into, or as the
+gRPC error the storage proxy's client raises: where a write was made and its follow-up was not
+(after a claim, before its trial started; after the seed flag, before the advisor's trial was
+enqueued), and at every write a running trial makes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import grpc
 import optuna
 import pytest
+from optuna.exceptions import StorageInternalError
+from optuna.storages import GrpcStorageProxy, InMemoryStorage, RDBStorage
+from optuna.storages._grpc.server import make_server
 from optuna.trial import TrialState
 from sqlalchemy.exc import OperationalError
 
-from worker import loop, objectives, trial_run
+from servers import free_port
+from worker import loop, objectives, results, trial_run
+from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
+from worker.objectives import CONFIG_ATTR
+from worker.offers import Offer
 from worker.settings import Settings
 from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
 from worker.store.models import utcnow
@@ -36,10 +50,12 @@ def instant(ctx: objectives.TrialContext) -> float:
     return value
 
 
-def worker_for(url: str, **settings: object) -> loop.Worker:
-    """A worker polling every 10 ms, whose lost claims would end the job after 2 s (grace)."""
-    return loop.Worker(url, loop.WorkerOptions(poll_s=0.01),
-                       settings=Settings(grace_s=2).model_copy(update=settings))
+def worker_for(url: str, storage_url: str | None = None, **settings: object) -> loop.Worker:
+    """A worker polling every 10 ms, whose lost claims would end the job after 2 s (grace),
+    offering the test objective and the job's placeholder data set."""
+    return loop.Worker(url, loop.WorkerOptions(poll_s=0.01), storage_url=storage_url,
+                       settings=Settings(grace_s=2).model_copy(update=settings),
+                       offer=Offer(objectives=("test-instant",), datasets=("none",)))
 
 
 def lost_connection() -> OperationalError:
@@ -200,22 +216,25 @@ def test_a_trial_cut_by_the_database_is_rerun_even_when_its_requeue_is_cut_too(j
 
     monkeypatch.setitem(objectives.registered_objectives(), "test-instant",
                         loses_the_database_once)
-    enqueue = optuna.Study.enqueue_trial
-    enqueues = 0
+    add = optuna.Study.add_trial
+    adds = 0
 
     def drops_the_requeue(self: optuna.Study, *args: object, **kwargs: object) -> None:
-        nonlocal enqueues
-        enqueues += 1
-        if enqueues == 2:  # the first is the advisor's seed; the second the re-queue
+        nonlocal adds
+        adds += 1
+        if adds == 2:  # the first is the advisor's seed (enqueue_trial); the second the re-queue
             raise lost_connection()
-        enqueue(self, *args, **kwargs)  # type: ignore[arg-type]
+        add(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(optuna.Study, "enqueue_trial", drops_the_requeue)
+    monkeypatch.setattr(optuna.Study, "add_trial", drops_the_requeue)
     worker_for(url).run(once=True)
 
     trials, row = finished(url, job_id)
+    assert adds >= 3  # the re-queue was cut off, then made
     assert [t.state for t in trials].count(TrialState.COMPLETE) == N_TRIALS
-    assert [t.state for t in trials].count(TrialState.FAIL) == 1
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1
+    assert [t.system_attrs.get("failed_trial") for t in trials].count(failed[0].number) == 1
     assert row.state == "succeeded" and row.trials_claimed == N_TRIALS
 
 
@@ -242,3 +261,270 @@ def test_a_worker_waits_for_the_advisors_trial_while_another_seeds_it(job):
     assert worker.work_on(job_id) is True
     _, row = finished(url, job_id)
     assert row.trials_claimed == N_TRIALS
+
+
+# --- a running trial cut off by the lost database ----------------------------------------------
+#
+# The database drops for one write of the job's second trial and answers again at once, so
+# Optuna's own `tell` fails the trial (study.optimize's catch=(Exception,)). That trial must be
+# re-run through Optuna's retry callback (`failed_trial` on the re-run) with its claim returned,
+# wherever the write was: Optuna's or ours, inside the objective or around it.
+
+
+class ProxyDown(grpc.RpcError):
+    """What the storage proxy's client raises when the proxy (or the database behind it) is
+    gone."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+
+@dataclass
+class Backend:
+    """The job (its table on `url`) and Optuna's storage: the database itself, or a real gRPC
+    storage proxy (`storage_url`) in front of an in-memory storage."""
+
+    url: str
+    job_id: int
+    storage_url: str | None
+    storage_class: type  # the class whose methods reach the database
+    study: Callable[[], optuna.Study]  # the job's study, as another worker loads it
+
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        return self.study().trials
+
+    def lost(self) -> Exception:
+        """What a storage call raises when the database goes away: Optuna's RDB storage wraps
+        SQLAlchemy's error in a StorageInternalError; the proxy's client raises gRPC's."""
+        if self.storage_url is not None:
+            return ProxyDown()
+        error = StorageInternalError("An exception is raised during the commit.")
+        error.__cause__ = lost_connection()
+        return error
+
+
+@pytest.fixture(params=["sqlite", "proxy"])
+def backend(request: pytest.FixtureRequest, job: tuple[str, int]) -> Iterator[Backend]:
+    url, job_id = job
+    if request.param == "sqlite":
+        yield Backend(url, job_id, None, RDBStorage,
+                      lambda: optuna.load_study(study_name=study_name_for(job_id), storage=url))
+        return
+    port = free_port()
+    server = make_server(InMemoryStorage(), "127.0.0.1", port)
+    server.start()
+    client = GrpcStorageProxy(host="127.0.0.1", port=port)
+    client.wait_server_ready(timeout=20)
+    create_job_study(client, job_id)
+    try:
+        yield Backend(url, job_id, f"grpc://127.0.0.1:{port}", GrpcStorageProxy,
+                      lambda: optuna.load_study(study_name=study_name_for(job_id),
+                                                storage=client))
+    finally:
+        client.close()
+        server.stop(0)
+
+
+def drops_once(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, error: Exception,
+               when: Callable[..., bool]) -> None:
+    """`owner.name` raises `error` at the first call for which `when(*args, **kwargs)`."""
+    original = getattr(owner, name)
+    dropped = False
+
+    def method(self: object, *args: Any, **kwargs: Any) -> Any:
+        nonlocal dropped
+        if not dropped and when(*args, **kwargs):
+            dropped = True
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, method)
+
+
+def nth_trial(n: int, key: str | None = None, cut: list[int] | None = None
+              ) -> Callable[..., bool]:
+    """For a storage write `(trial_id, ...)`: whether it is about the job's `n`th trial (1: the
+    advisor's), with user attribute `key` when given; its id is appended to `cut`."""
+    seen: list[int] = []
+
+    def when(trial_id: int, *args: Any, **kwargs: Any) -> bool:
+        if key is not None and kwargs.get("key", args[0] if args else None) != key:
+            return False
+        if trial_id not in seen:
+            seen.append(trial_id)
+        if seen.index(trial_id) != n - 1:
+            return False
+        if cut is not None:
+            cut.append(trial_id)
+        return True
+
+    return when
+
+
+def second_trial(key: str | None = None) -> Callable[..., bool]:
+    """`nth_trial` for the first trial the sampler chose."""
+    return nth_trial(2, key)
+
+
+def assert_rerun_once(backend: Backend) -> None:
+    """Exactly the budget complete; the cut trial failed and re-run by Optuna's retry callback
+    with what it had of its parameters; its claim returned; the advisor's trial once."""
+    trials = backend.trials()
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == N_TRIALS and len(failed) == 1, [t.state for t in trials]
+    rerun = [t for t in complete if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert len(rerun) == 1, [(t.number, t.state, t.system_attrs) for t in trials]
+    assert failed[0].params.items() <= rerun[0].params.items()
+    assert sum(t.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE for t in complete) == 1
+    _, row = finished(backend.url, backend.job_id)
+    assert row.state == "succeeded" and row.trials_claimed == N_TRIALS and row.retries == 0
+
+
+@pytest.mark.parametrize("cut", ["sampled parameter", "configuration", "report", "progress"])
+def test_a_trial_the_database_cuts_off_at_any_write_is_rerun(backend: Backend, cut: str,
+                                                             monkeypatch) -> None:
+    """Injects: the database lost for one write of a running trial (the sampled parameter and
+    the configuration, written before the objective runs; the epoch's report to Optuna; the
+    epoch's progress on the job row), back by the time Optuna fails the trial. Must hold: the
+    trial is re-run by Optuna's retry callback and its claim returned, so exactly `n_trials`
+    complete; it is never a plain FAIL spent from the budget."""
+    if cut == "progress":
+        drops_once(monkeypatch, JobRows, "write_progress", lost_connection(),
+                   lambda _job_id, progress: progress.get("trial_number") == 1)
+    else:
+        name, key = {"sampled parameter": ("set_trial_param", None),
+                     "configuration": ("set_trial_user_attr", CONFIG_ATTR),
+                     "report": ("set_trial_intermediate_value", None)}[cut]
+        if name == "set_trial_param" and backend.storage_url is None:
+            name = "_set_trial_param"  # what Optuna's cache in front of the RDB storage calls
+        drops_once(monkeypatch, backend.storage_class, name, backend.lost(), second_trial(key))
+    worker_for(backend.url, backend.storage_url).run(once=True)
+    assert_rerun_once(backend)
+
+
+def test_a_cut_trial_is_rerun_when_the_database_stays_lost_past_optunas_tell(
+        backend: Backend, monkeypatch) -> None:
+    """Injects: the database lost for the second trial's report and for the worker's read of
+    that trial right after (so it cannot be given back before Optuna fails it), back for
+    Optuna's tell, and lost again for the first read of the failed trial. Must hold: the re-run
+    is owed and made once the database answers, not left to a stale check that never comes (the
+    trial is no longer RUNNING)."""
+    cut: list[int] = []
+    drops_once(monkeypatch, backend.storage_class, "set_trial_intermediate_value",
+               backend.lost(), nth_trial(2, cut=cut))
+    original = backend.storage_class.get_trial
+    lost_reads: list[TrialState] = []
+
+    def loses_the_cut_trial(self: object, trial_id: int) -> optuna.trial.FrozenTrial:
+        trial = original(self, trial_id)
+        if cut and trial_id == cut[0] and trial.state not in lost_reads:
+            lost_reads.append(trial.state)  # once RUNNING, once FAIL
+            raise backend.lost()
+        return trial
+
+    monkeypatch.setattr(backend.storage_class, "get_trial", loses_the_cut_trial)
+    worker_for(backend.url, backend.storage_url).run(once=True)
+    assert lost_reads == [TrialState.RUNNING, TrialState.FAIL]
+    assert_rerun_once(backend)
+
+
+def test_a_trial_given_back_whose_failure_is_never_told_is_rerun_once(
+        backend: Backend, monkeypatch) -> None:
+    """Injects: the database lost for the second trial's report (the trial is given back:
+    re-queued, its claim returned) and again for Optuna's tell of its failure, so it stays
+    RUNNING until the heartbeat check fails it as stale. Must hold: Optuna's retry callback
+    does not queue it a second time, nor the job count a retry for it: exactly `n_trials`."""
+    cut: list[int] = []
+    drops_once(monkeypatch, backend.storage_class, "set_trial_intermediate_value",
+               backend.lost(), nth_trial(2, cut=cut))
+    drops_once(monkeypatch, backend.storage_class, "set_trial_state_values", backend.lost(),
+               lambda trial_id, state, *_a, **_k: state == TrialState.FAIL and trial_id in cut)
+    worker_for(backend.url, backend.storage_url, heartbeat_s=1, grace_s=2).run(once=True)
+    assert_rerun_once(backend)
+
+
+def test_a_stale_trial_whose_rerun_is_cut_off_is_rerun_once_the_database_answers(
+        backend: Backend, monkeypatch) -> None:
+    """Injects: a RUNNING trial whose worker died before its first beat (older than the grace
+    period), and the database lost while Optuna's retry callback queues its re-run. Must hold:
+    the re-run is owed, not lost: exactly `n_trials` complete, one retry counted."""
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"learning_rate": 0.5},
+                                         distributions={"learning_rate": optuna.distributions
+                                                        .FloatDistribution(1e-3, 1.0, log=True)})
+    template.datetime_start = utcnow().replace(tzinfo=None) - timedelta(hours=1)
+    study = backend.study()
+    study._storage.create_new_trial(study._study_id, template_trial=template)
+    engine = make_engine(backend.url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        row = session.get(Job, backend.job_id)
+        assert row is not None
+        row.trials_claimed = 1  # the dead worker's claim
+    engine.dispose()
+    add = optuna.Study.add_trial
+    adds = 0
+
+    def drops_the_rerun(self: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal adds
+        adds += 1
+        if trial.system_attrs.get("failed_trial") is not None and adds <= 2:
+            raise lost_connection()
+        add(self, trial)
+
+    monkeypatch.setattr(optuna.Study, "add_trial", drops_the_rerun)
+    worker_for(backend.url, backend.storage_url).run(once=True)
+    trials = backend.trials()
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == N_TRIALS
+    rerun = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(rerun) == 1 and rerun[0].params == {"learning_rate": 0.5}
+    _, row = finished(backend.url, backend.job_id)
+    assert row.state == "succeeded" and row.retries == 1
+
+
+def test_a_job_whose_last_trial_the_database_cut_off_is_not_finished_before_its_rerun(
+        backend: Backend, monkeypatch) -> None:
+    """Injects: the database lost for the report of the job's last trial (its budget's last
+    claim); the moment Optuna has failed that trial, another worker looks whether the job is
+    done. Must hold: it is not (the re-run is already queued and the claim returned), so the
+    job ends with exactly `n_trials` complete, not one short with its re-run left WAITING."""
+    cut: list[int] = []
+    drops_once(monkeypatch, backend.storage_class, "set_trial_intermediate_value",
+               backend.lost(), nth_trial(N_TRIALS, cut=cut))
+    other = JobRows(make_sessionmaker(make_engine(backend.url)), "another worker")
+    original = backend.storage_class.set_trial_state_values
+    looked: list[bool] = []
+
+    def another_worker_looks(self: object, trial_id: int, state: TrialState,
+                             values: object = None) -> bool:
+        changed = original(self, trial_id, state, values)
+        if state == TrialState.FAIL and cut and trial_id == cut[0] and not looked:
+            looked.append(results.finish_if_done(other, backend.study(), backend.job_id))
+        return changed
+
+    monkeypatch.setattr(backend.storage_class, "set_trial_state_values", another_worker_looks)
+    worker_for(backend.url, backend.storage_url).run(once=True)
+    assert looked == [False]
+    assert_rerun_once(backend)
+
+
+def test_a_trial_a_second_signal_stops_is_rerun_by_optunas_retry(job) -> None:
+    """Injects: SIGTERM twice during the second trial (`stopping`, `cancelled_by_signal`), which
+    stops it at its epoch's progress write; a later worker finishes the job. Must hold: the
+    trial is given back like one the database cut off (Optuna's retry callback re-queues it,
+    its claim is returned)."""
+    url, job_id = job
+    worker = worker_for(url)
+    calls = 0
+
+    def signalled_in_the_second(ctx: objectives.TrialContext) -> float:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            worker.stopping = worker.cancelled_by_signal = True
+        return instant(ctx)
+
+    objectives.registered_objectives()["test-instant"] = signalled_in_the_second  # see `job`
+    worker.run(once=True)
+    worker_for(url).run(once=True)
+    assert_rerun_once(Backend(url, job_id, None, RDBStorage, lambda: optuna.load_study(
+        study_name=study_name_for(job_id), storage=url)))

@@ -55,3 +55,19 @@ def test_streamed_and_resident_batches_see_the_same_images(data):
     for _ in range(3):  # both pinned buffers, then the first again
         a, b = resident.get(index.cuda()), streamed.get(index)
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_a_cuda_trial_checkpoints_and_resumes(data):
+    """The state a CUDA trial captures (its device generator and CUDA RNG included) goes back
+    into a fresh trial, which trains on from the next epoch."""
+    config = {"epochs": 3, "batch_size": 64, "learning_rate": 0.05, "auto_augment": "randaugment",
+              "random_erasing": 0.25}
+    states = {}
+    whole = run_trial(config, data, "resnet18", device="cuda", seed=1,
+                      save=lambda epoch, capture: states.setdefault(epoch, capture()))
+    assert sorted(states) == [1, 2] and states[1]["rng"]["cuda"].device.type == "cpu"
+    reported = []
+    resumed = run_trial(config, data, "resnet18", device="cuda", seed=1, resume=states[1],
+                        report=lambda epoch: reported.append(epoch.epoch))
+    assert reported == [2, 3] and len(resumed.history) == 3
+    assert resumed.history[0] == whole.history[0]  # restored, not re-run

@@ -3,7 +3,9 @@ studies.
 
 `jobs` holds what the service decided (the request, the advisor's recommendation and search
 space, the Optuna study's name) and what a worker reports (state, progress, error, heartbeat).
-`registered_names` holds the objectives and data sets each worker host can run. `evidence` holds
+`registered_names` holds the objectives and data sets each worker host can run (with data-set
+profiles, for the API's lists); `worker_offers` holds what each running worker process offers,
+kept alive by its heartbeat, which is what routes jobs to workers. `evidence` holds
 what each finished study said about the advisor's configuration: the columns the API filters on
 (model family, optimizer) and the whole record as the advisor's plain `EvidenceRecord`; the
 advisor receives records, never rows.
@@ -112,6 +114,29 @@ class Job(Base):
     trials_claimed: Mapped[int] = mapped_column(default=0, server_default="0")
     retries: Mapped[int] = mapped_column(default=0, server_default="0")
     result: Mapped[dict[str, Any] | None]
+
+    @property
+    def pretrained(self) -> bool:
+        """Whether the job fine-tunes from local pretrained weights (`training.pretrained`)."""
+        training = self.request.get("training") or {}
+        return bool(training.get("pretrained", False))
+
+
+class WorkerOffer(Base):
+    """What one running worker process offers, alive while `expires_at` is in the future (its
+    heartbeat moves it on; a stopped worker deletes its row, a killed one lets it expire)."""
+
+    __tablename__ = "worker_offers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # host:pid
+    host: Mapped[str] = mapped_column(String(255))
+    device: Mapped[str] = mapped_column(String(16))
+    objectives: Mapped[list[Any]]
+    datasets: Mapped[list[Any]]
+    weights: Mapped[list[Any]]  # model keys (torchvision:resnet18, ...) it holds weights for
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class RegisteredName(Base):

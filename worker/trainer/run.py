@@ -11,11 +11,18 @@ normalisation (the data set's statistics, or the pretrained weights' own), mixup
 erasing. Models and batches use channels_last; on CUDA the forward pass runs under bfloat16
 autocast. All random draws come from generators seeded with `seed` (the policies from torch's
 global generator, seeded and restored around the trial), so CPU runs are reproducible.
+
+A trial can be checkpointed at epoch ends and resumed: `save` is handed a function that captures
+the whole state (model, optimizer, scheduler, every random generator, the step, the history so
+far; there is no gradient scaler, bf16 autocast needs none), and `resume` takes such a state and
+goes on from the next epoch. On the CPU with the same seed a resumed trial ends exactly where an
+uninterrupted one does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -49,6 +56,11 @@ EVAL_BATCH_SIZE = 1024
 #: GPU's free memory.
 STREAM_FRACTION = 0.5
 DEVICES = ("auto", "cpu", "cuda")
+#: Version of the state `save` captures and `resume` takes.
+STATE_FORMAT = 1
+
+#: `save(epoch, capture)`: called after each epoch's report; `capture()` returns the state.
+SaveHook = Callable[[int, Callable[[], dict[str, Any]]], None]
 
 
 @dataclass
@@ -90,6 +102,14 @@ class TrialResult:
     pretrained: PretrainedInfo | None = None
     input_note: str | None = None
     config: TrialConfig | None = None
+    #: The trained network (on its device), for whoever keeps the final weights.
+    module: nn.Module | None = None
+    #: What the network takes: per-channel mean and std applied to [0, 1] pixels (None: the
+    #: data were normalised floats), channels, and the side of its (square) input.
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    channels: int = 3
+    input_size: int = 0
 
     def curves(self) -> dict[str, list[float]]:
         """Per-epoch train/val accuracy and loss, as lists."""
@@ -277,6 +297,8 @@ def run_trial(
     weights: str | None = None,
     stream: bool | None = None,
     cache_dir: Path | None = None,
+    save: SaveHook | None = None,
+    resume: Mapping[str, Any] | None = None,
 ) -> TrialResult:
     """Train `model` on `dataset` with `config` and return the per-epoch history.
 
@@ -285,8 +307,11 @@ def run_trial(
     (`weights`, a file, or those `worker.trainer.weights` finds) with its head replaced.
     `stream` forces (True) or forbids (False) streaming batches from host memory; None decides
     by the GPU's free memory. `cache_dir` is where a data set given by name keeps an image
-    folder's decoded copy (None: ~/.cache/hpadvisor/folders). Raises ValueError for invalid
-    configs, names or devices.
+    folder's decoded copy (None: ~/.cache/hpadvisor/folders). `save` is called after every
+    epoch's report with the epoch and a function capturing the trial's state; `resume` is such
+    a state: training goes on from the epoch after it (`report` is not called again for the
+    epochs it holds, which are in the result's history). Raises ValueError for invalid configs,
+    names, devices or states.
     """
     started = time.perf_counter()
     trial_config = config if isinstance(config, TrialConfig) else TrialConfig.from_mapping(config)
@@ -300,7 +325,8 @@ def run_trial(
         torch.manual_seed(seed)
         trial = _prepare(trial_config, data, model, target, seed, pretrained,
                          Path(weights) if weights else None, stream)
-        history, diverged = _train(trial, report)
+        history = _restore(trial, resume) if resume is not None else []
+        history, diverged = _train(trial, report, save, history)
     return TrialResult(
         val_accuracy=history[-1].val_accuracy,
         best_val_accuracy=max(epoch.val_accuracy for epoch in history),
@@ -312,7 +338,16 @@ def run_trial(
         pretrained=trial.built.pretrained,
         input_note=trial.built.input_note,
         config=trial_config,
+        module=trial.model,
+        mean=_values(trial.normaliser.mean),
+        std=_values(trial.normaliser.std),
+        channels=trial.built.in_channels,
+        input_size=trial.normaliser.size or int(data.x_train.shape[-1]),
     )
+
+
+def _values(column: Tensor | None) -> tuple[float, ...] | None:
+    return None if column is None else tuple(float(v) for v in column.flatten().tolist())
 
 
 @contextlib.contextmanager
@@ -394,12 +429,64 @@ def _prepare(
     )
 
 
+def capture_state(trial: _Trial, history: list[EpochResult]) -> dict[str, Any]:
+    """Everything needed to go on from the end of `history`'s last epoch (copied off the
+    device, so training can go on while it is written)."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(),
+                           "generator": trial.generator.get_state().cpu(),
+                           "numpy": trial.augment.rng.bit_generator.state}
+    if trial.train.host_generator is not None:
+        rng["host"] = trial.train.host_generator.get_state()
+    if trial.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(trial.device)
+
+    def host(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return value.detach().to("cpu", copy=True)
+        if isinstance(value, dict):
+            return {key: host(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(host(item) for item in value)
+        return value
+
+    return {"format": STATE_FORMAT, "epoch": len(history), "step": trial.step,
+            "model": host(trial.model.state_dict()),
+            "optimizer": host(trial.optimizer.state_dict()),
+            "scheduler": trial.scheduler.state_dict(), "rng": rng,
+            "history": [dataclasses.asdict(epoch) for epoch in history]}
+
+
+def _restore(trial: _Trial, state: Mapping[str, Any]) -> list[EpochResult]:
+    """Put a captured state back into a freshly prepared trial; the epochs it holds."""
+    if state.get("format") != STATE_FORMAT:
+        raise ValueError(f"resume: a state of format {state.get('format')!r}; this trainer "
+                         f"reads format {STATE_FORMAT}")
+    history = [EpochResult(**epoch) for epoch in state["history"]]
+    if len(history) != state["epoch"] or state["epoch"] >= trial.config.epochs:
+        raise ValueError(f"resume: the state ends at epoch {state['epoch']} of a trial of "
+                         f"{trial.config.epochs}")
+    trial.model.load_state_dict(state["model"])
+    trial.optimizer.load_state_dict(state["optimizer"])
+    trial.scheduler.load_state_dict(state["scheduler"])
+    trial.step = int(state["step"])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    trial.generator.set_state(rng["generator"])
+    trial.augment.rng.bit_generator.state = rng["numpy"]
+    if trial.train.host_generator is not None and "host" in rng:
+        trial.train.host_generator.set_state(rng["host"])
+    if trial.device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], trial.device)
+    return history
+
+
 def _train(
-    trial: _Trial, report: Callable[[EpochResult], None] | None
+    trial: _Trial, report: Callable[[EpochResult], None] | None,
+    save: SaveHook | None = None, history: list[EpochResult] | None = None,
 ) -> tuple[list[EpochResult], bool]:
-    history: list[EpochResult] = []
+    history = list(history or [])
     epochs = trial.config.epochs
-    for epoch in range(1, epochs + 1):
+    for epoch in range(len(history) + 1, epochs + 1):
         epoch_started = time.perf_counter()
         train_loss, train_accuracy, learning_rate = _train_epoch(trial)
         train_seconds = time.perf_counter() - epoch_started
@@ -421,6 +508,8 @@ def _train(
             report(result)
         if not math.isfinite(train_loss):
             return history, True
+        if save is not None and epoch < epochs:
+            save(epoch, lambda: capture_state(trial, history))
     return history, False
 
 
