@@ -211,7 +211,8 @@ class Worker:
                 break
             job = claimed
         if self.claims_settled(job_id, study):
-            results.finish_if_done(self.rows, study, job_id, self.artifacts)
+            results.finish_if_done(self.rows, study, job_id, self.artifacts,
+                                   grace_s=self.settings.grace_s)
         return ran
 
     def run_one_trial(self, job: Job, study: optuna.Study) -> str:

@@ -88,10 +88,10 @@ class HeartbeatGrpcStorage(TrialStartHook, GrpcStorageProxy, BaseHeartbeat):
         # A running trial that never beat is judged by its start (the worker's clock, like the
         # beats): one whose `ask` was cut off before its first beat must not stay RUNNING.
         deadline = time.time() - self._grace_period
-        return [trial._trial_id
-                for trial in self.get_all_trials(study_id, deepcopy=False,
-                                                 states=(TrialState.RUNNING,))
-                if _last_sign_of_life(trial) < deadline]
+        return self._stale([trial._trial_id
+                            for trial in self.get_all_trials(study_id, deepcopy=False,
+                                                             states=(TrialState.RUNNING,))
+                            if _last_sign_of_life(trial) < deadline])
 
     def get_heartbeat_interval(self) -> int | None:
         return self._heartbeat_interval

@@ -25,25 +25,29 @@ from worker.objectives import CONFIG_ATTR, CURVES_ATTR
 from worker.probe import PROBE_ATTR
 from worker.states import ACTIVE_STATES, JobState
 from worker.store.models import Job, utcnow
+from worker.trial_storage import awaiting_rerun
 
 log = logging.getLogger("hpadvisor.worker")
 UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 
 
 def finish_if_done(rows: JobRows, study: optuna.Study, job_id: int,
-                   artifacts: ArtifactStore | None = None) -> bool:
-    """Finish the job when no trial is left to claim or run; exactly one worker does it. With
-    `artifacts`, the best trial's model files are kept and named in the result, every other
-    trial's model and every checkpoint removed."""
+                   artifacts: ArtifactStore | None = None, grace_s: float = 30.0) -> bool:
+    """Finish the job when no trial is left to claim or run, nor to re-run (a trial another
+    worker has failed as stale within `grace_s` and is queueing again, `awaiting_rerun`);
+    exactly one worker does it. With `artifacts`, the best trial's model files are kept and
+    named in the result, every other trial's model and every checkpoint removed."""
     job = rows.load(job_id)
     if job is None or job.state not in ACTIVE_STATES:
         return False
     timed_out = (job.timeout_s is not None and job.started_at is not None and
                  (utcnow() - job.started_at).total_seconds() >= job.timeout_s)
     budget_spent = job.trials_claimed >= job.n_trials + job.retries
-    if not (budget_spent or timed_out) or study.get_trials(deepcopy=False, states=UNFINISHED):
+    if not (budget_spent or timed_out):
         return False
-    trials = study.get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False)  # one read: unfinished and awaiting re-run alike
+    if any(t.state in UNFINISHED for t in trials) or awaiting_rerun(trials, grace_s):
+        return False
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     state: JobState = "succeeded" if complete else "failed"
     if not rows.finish(job_id, state, None if complete else _failure_reason(trials)):

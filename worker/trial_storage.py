@@ -16,11 +16,19 @@ Three gaps in Optuna's RDB heartbeat, each of which lost or hung a job:
   the claim may be given back (else the stale check re-runs it too, and the job gets one trial
   more than its budget). `on_trial_started` is called when the storage has made the trial
   RUNNING: from then on the claim belongs to the trial.
+
+And one gap in Optuna's stale check, `fail_stale_trials`: it fails the stale trials, then runs
+the retry callback that queues their re-runs. In between, another worker sees the job's budget
+spent and no trial left to run, and finishes it a trial short (seen when a database restart
+cut a trial off just as the budget ran out). Here a trial found stale is marked
+(`STALE_ATTR`, the time) before it is failed, and `awaiting_rerun` tells a finishing worker to
+wait for its re-run (for the grace period at most: the worker failing it may die in between).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,10 +38,33 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 
-from worker.failures import database_error, first_line
+from worker.failures import MAX_RETRIES, database_error, first_line
 from worker.store.db import begin_immediate, engine_kwargs
 
 log = logging.getLogger("hpadvisor.worker")
+
+#: System attribute of a trial this worker found stale, set just before failing it: when
+#: (seconds since the epoch, the worker's clock).
+STALE_ATTR = "hpadvisor:failed_stale_at"
+
+
+def awaiting_rerun(trials: Sequence[FrozenTrial], grace_s: float) -> list[FrozenTrial]:
+    """The trials failed as stale within the grace period whose re-run (Optuna's retry
+    callback) is not queued yet and will be: the job is not done while there are any."""
+    rerun = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
+    now = time.time()
+    return [t for t in trials
+            if t.state == TrialState.FAIL and t.number not in rerun
+            and len(t.system_attrs.get("retry_history", ())) < MAX_RETRIES
+            and now - _failed_stale_at(t) < grace_s]
+
+
+def _failed_stale_at(trial: FrozenTrial) -> float:
+    """When the trial was found stale (0: never; a mark its re-run inherited through Optuna's
+    retry callback, older than its own start, is not its own)."""
+    mark = float(trial.system_attrs.get(STALE_ATTR, 0.0))
+    start = trial.datetime_start.timestamp() if trial.datetime_start is not None else 0.0
+    return mark if mark >= start else 0.0
 
 
 class TrialStartHook:
@@ -41,13 +72,23 @@ class TrialStartHook:
     whether `ask` created it or popped an enqueued one."""
 
     on_trial_started: Callable[[int], None] | None = None
+    #: The trials `_get_stale_trial_ids` just found, which Optuna's stale check fails next.
+    _found_stale: frozenset[int] = frozenset()
 
     def _started(self, trial_id: int) -> None:
         if self.on_trial_started is not None:
             self.on_trial_started(trial_id)
 
+    def _stale(self, trial_ids: list[int]) -> list[int]:
+        self._found_stale = frozenset(trial_ids)
+        return trial_ids
+
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
+        if state == TrialState.FAIL and trial_id in self._found_stale:
+            # Marked before it is failed, so no worker ever sees it failed and unmarked.
+            self.set_trial_system_attr(  # type: ignore[attr-defined]
+                trial_id, STALE_ATTR, time.time())
         popped: bool = super().set_trial_state_values(  # type: ignore[misc]
             trial_id, state, values)
         if popped and state == TrialState.RUNNING:
@@ -94,7 +135,7 @@ class WorkerRDBStorage(TrialStartHook, RDBStorage):
         for trial_id in found:
             log.warning("trial id %d is RUNNING but never beat since its start over %d s "
                         "ago; failing it as stale", trial_id, grace)
-        return stale + found
+        return self._stale(stale + found)
 
 
 def make_worker_rdb_storage(url: str, *, heartbeat_interval: int, grace_period: int,

@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ import torch
 import torchvision
 from optuna.trial import TrialState
 
-from processes import start_worker, study, wait_all
+from processes import start_worker, study, wait_all, wait_for
 from servers import LiveServer, fresh_database, run_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -52,12 +51,6 @@ def submit(server: LiveServer, model: str) -> int:
     return int(response.json()["id"])
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 200) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
 
 def checkpointed(url: str, job_id: int) -> bool:
     trials = study(url, job_id).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -68,7 +61,7 @@ def test_a_killed_trial_resumes_from_its_checkpoint_and_ends_as_if_never_stopped
     url, server, directory, env = stack
     interrupted = submit(server, "small_cnn")
     first = start_worker(url, directory, **env)
-    wait_for(lambda: checkpointed(url, interrupted), "a checkpoint")
+    wait_for(lambda: checkpointed(url, interrupted), "a checkpoint", timeout=200)
     first.kill()
     first.wait()
     wait_all([start_worker(url, directory, "--once", **env)])

@@ -12,14 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 from optuna.trial import TrialState
 
-from processes import PLUGINS, start_worker, study, submit, wait_all
+from processes import PLUGINS, start_worker, study, submit, wait_all, wait_for
 from servers import LiveServer, fresh_database, run_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -46,12 +46,6 @@ def start_pool(url: str, directory: Path, *extra: str) -> tuple[subprocess.Popen
             stderr=subprocess.STDOUT)
     return process, log
 
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def running(url: str, job_id: int) -> list:

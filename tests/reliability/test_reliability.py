@@ -13,14 +13,14 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 from sqlalchemy import create_engine, text
 
-from processes import start_proxy, start_worker, storage_proxy, study, submit, wait_all
+from processes import start_proxy, start_worker, storage_proxy, study, submit, wait_all, wait_for
 from servers import LiveServer, free_port, fresh_database, run_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -45,12 +45,6 @@ def postgres(tmp_path: Path) -> Iterator[tuple[str, LiveServer]]:
 def sqlite(tmp_path: Path) -> Iterator[tuple[str, LiveServer]]:
     yield from offered("sqlite", tmp_path)
 
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def completed(url: str, job_id: int) -> int:

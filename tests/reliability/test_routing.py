@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from PIL import Image
 from sqlalchemy import create_engine, func, select
 
-from processes import start_worker, study
+from processes import start_worker, study, wait_for
 from servers import BACKENDS, LiveServer, fresh_database, run_server
 from worker.store.models import WorkerOffer, utcnow
 
@@ -76,12 +76,6 @@ class Team:
         assert response.status_code == 201, response.text
         return response.json()
 
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def stop(*workers: subprocess.Popen[bytes]) -> None:

@@ -507,6 +507,53 @@ def test_a_job_whose_last_trial_the_database_cut_off_is_not_finished_before_its_
     assert_rerun_once(backend)
 
 
+
+def test_a_job_is_not_finished_while_a_stale_trials_rerun_is_being_queued(
+        backend: Backend, monkeypatch) -> None:
+    """Injects: the job's last claim held by a worker that died mid-trial (a RUNNING trial that
+    never beat, started long ago), every other trial complete; the moment the heartbeat check
+    has failed that trial, before Optuna's retry callback has queued its re-run, another worker
+    looks whether the job is done. Must hold: it is not; the re-run runs and exactly `n_trials`
+    trials complete, one retry counted."""
+    distributions = {"learning_rate": optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)}
+    study = backend.study()
+    for value in (0.1, 0.2, 0.3):
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.COMPLETE, value=value, params={"learning_rate": value},
+            distributions=distributions))
+    orphan = optuna.trial.create_trial(state=TrialState.RUNNING, params={"learning_rate": 0.5},
+                                       distributions=distributions)
+    orphan.datetime_start = utcnow().replace(tzinfo=None) - timedelta(hours=1)
+    study._storage.create_new_trial(study._study_id, template_trial=orphan)
+    engine = make_engine(backend.url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        row = session.get(Job, backend.job_id)
+        assert row is not None
+        row.state, row.seeded, row.trials_claimed = "running", True, N_TRIALS
+    engine.dispose()
+    other = JobRows(make_sessionmaker(make_engine(backend.url)), "another worker")
+    original = backend.storage_class.set_trial_state_values
+    looked: list[bool] = []
+
+    def another_worker_looks(self: object, trial_id: int, state: TrialState,
+                             values: object = None) -> bool:
+        changed = original(self, trial_id, state, values)
+        if state == TrialState.FAIL and not looked:
+            looked.append(results.finish_if_done(other, backend.study(), backend.job_id,
+                                                 grace_s=60))
+        return changed
+
+    monkeypatch.setattr(backend.storage_class, "set_trial_state_values", another_worker_looks)
+    worker_for(backend.url, backend.storage_url).run(once=True)
+    assert looked == [False]
+    trials = backend.trials()
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == N_TRIALS
+    rerun = [t for t in trials if t.system_attrs.get("failed_trial") == 3]
+    assert len(rerun) == 1 and rerun[0].params == {"learning_rate": 0.5}
+    _, row = finished(backend.url, backend.job_id)
+    assert row.state == "succeeded" and row.retries == 1
+
+
 def test_a_trial_a_second_signal_stops_is_rerun_by_optunas_retry(job) -> None:
     """Injects: SIGTERM twice during the second trial (`stopping`, `cancelled_by_signal`), which
     stops it at its epoch's progress write; a later worker finishes the job. Must hold: the
