@@ -26,7 +26,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -167,22 +166,3 @@ class Pool:
         log.info("all %d slots stopped", len(self.slots))
         return self.status
 
-
-def worker_command(argv: Sequence[str], gpus: bool, threads: int | None) -> list[str]:
-    """The command a slot runs: this `hpadvisor worker` invocation without the pool's flags
-    (and without `--device` when the pool pins GPUs), with `--threads` when given."""
-    pool_flags = ("--gpus", "--slots", "--threads") + (("--device",) if gpus else ())
-    rest, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in pool_flags:
-            skip = True
-            continue
-        if arg.startswith(tuple(f"{flag}=" for flag in pool_flags)):
-            continue
-        rest.append(arg)
-    if threads is not None:
-        rest += ["--threads", str(threads)]
-    return [sys.executable, "-m", "api.cli", *rest]

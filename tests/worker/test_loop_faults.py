@@ -481,6 +481,26 @@ def test_a_stale_trial_whose_rerun_is_cut_off_is_rerun_once_the_database_answers
     assert row.state == "succeeded" and row.retries == 1
 
 
+def another_worker_looks_when_failed(monkeypatch, backend: Backend,
+                                     which: Callable[[int], bool],
+                                     **finish: float) -> list[bool]:
+    """The first time a trial `which` accepts is told FAIL, another worker asks
+    `results.finish_if_done` whether the job is done; its answers, in a list."""
+    other = JobRows(make_sessionmaker(make_engine(backend.url)), "another worker")
+    original = backend.storage_class.set_trial_state_values
+    looked: list[bool] = []
+
+    def looks(self: object, trial_id: int, state: TrialState, values: object = None) -> bool:
+        changed = original(self, trial_id, state, values)
+        if state == TrialState.FAIL and which(trial_id) and not looked:
+            looked.append(results.finish_if_done(other, backend.study(), backend.job_id,
+                                                 **finish))
+        return changed
+
+    monkeypatch.setattr(backend.storage_class, "set_trial_state_values", looks)
+    return looked
+
+
 def test_a_job_whose_last_trial_the_database_cut_off_is_not_finished_before_its_rerun(
         backend: Backend, monkeypatch) -> None:
     """Injects: the database lost for the report of the job's last trial (its budget's last
@@ -490,22 +510,11 @@ def test_a_job_whose_last_trial_the_database_cut_off_is_not_finished_before_its_
     cut: list[int] = []
     drops_once(monkeypatch, backend.storage_class, "set_trial_intermediate_value",
                backend.lost(), nth_trial(N_TRIALS, cut=cut))
-    other = JobRows(make_sessionmaker(make_engine(backend.url)), "another worker")
-    original = backend.storage_class.set_trial_state_values
-    looked: list[bool] = []
-
-    def another_worker_looks(self: object, trial_id: int, state: TrialState,
-                             values: object = None) -> bool:
-        changed = original(self, trial_id, state, values)
-        if state == TrialState.FAIL and cut and trial_id == cut[0] and not looked:
-            looked.append(results.finish_if_done(other, backend.study(), backend.job_id))
-        return changed
-
-    monkeypatch.setattr(backend.storage_class, "set_trial_state_values", another_worker_looks)
+    looked = another_worker_looks_when_failed(
+        monkeypatch, backend, lambda trial_id: bool(cut) and trial_id == cut[0])
     worker_for(backend.url, backend.storage_url).run(once=True)
     assert looked == [False]
     assert_rerun_once(backend)
-
 
 
 def test_a_job_is_not_finished_while_a_stale_trials_rerun_is_being_queued(
@@ -531,19 +540,8 @@ def test_a_job_is_not_finished_while_a_stale_trials_rerun_is_being_queued(
         assert row is not None
         row.state, row.seeded, row.trials_claimed = "running", True, N_TRIALS
     engine.dispose()
-    other = JobRows(make_sessionmaker(make_engine(backend.url)), "another worker")
-    original = backend.storage_class.set_trial_state_values
-    looked: list[bool] = []
-
-    def another_worker_looks(self: object, trial_id: int, state: TrialState,
-                             values: object = None) -> bool:
-        changed = original(self, trial_id, state, values)
-        if state == TrialState.FAIL and not looked:
-            looked.append(results.finish_if_done(other, backend.study(), backend.job_id,
-                                                 grace_s=60))
-        return changed
-
-    monkeypatch.setattr(backend.storage_class, "set_trial_state_values", another_worker_looks)
+    looked = another_worker_looks_when_failed(monkeypatch, backend, lambda _trial_id: True,
+                                              grace_s=60)
     worker_for(backend.url, backend.storage_url).run(once=True)
     assert looked == [False]
     trials = backend.trials()
