@@ -103,6 +103,7 @@ class Worker:
                                threads=self.options.threads,
                                progress_s=self.settings.progress_s,
                                cache_dir=self.settings.cache_dir,
+                               memory_budget=self.settings.memory_budget,
                                stopped_by_signal=lambda: self.cancelled_by_signal,
                                artifacts=self.artifacts,
                                checkpoint_s=self.settings.checkpoint_s,
@@ -280,7 +281,8 @@ class Worker:
             with self.rows.undone_if_database_lost(partial(self.unseed, job.id)):
                 dims = probe.probe_job(self.rows, job, study, dims, enabled=self.settings.probe,
                                        device=self.options.device, threads=self.options.threads,
-                                       cache_dir=self.settings.cache_dir)
+                                       cache_dir=self.settings.cache_dir,
+                                       memory_budget=self.settings.memory_budget)
                 study.enqueue_trial(advisor_params(dims),
                                     user_attrs={ADVISOR_TRIAL_ATTR: ADVISOR_TRIAL_ROLE},
                                     skip_if_exists=True)  # so a second seeding is harmless

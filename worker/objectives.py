@@ -50,6 +50,9 @@ class TrialContext:
     pretrained: bool = False
     #: Where the trainer caches decoded image folders (`Settings.cache_dir`; None: its default).
     cache_dir: Path | None = None
+    #: Bytes of memory the data set's images may take (`Settings.memory_budget`; None: half of
+    #: the memory available); a larger image folder is streamed from its cache on disk.
+    memory_budget: int | None = None
     on_epoch: Callable[[int, int, float], None] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict)
     #: Optuna's artifact store for checkpoints and the best model (None: neither is kept).
@@ -110,7 +113,8 @@ def image_classification(ctx: TrialContext) -> float:
     try:
         result = run_trial(ctx.config, ctx.dataset, ctx.model, device=ctx.device, seed=ctx.seed,
                            threads=ctx.threads, report=report, pretrained=ctx.pretrained,
-                           cache_dir=ctx.cache_dir, resume=resume,
+                           cache_dir=ctx.cache_dir, memory_budget=ctx.memory_budget,
+                           resume=resume,
                            save=checkpoints.save if checkpoints is not None else None)
     except optuna.TrialPruned:
         if checkpoints is not None:

@@ -83,7 +83,8 @@ def trial_steps(config: Mapping[str, Any], num_train: int) -> int:
 def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, high: float,
                *, steps: int | None = None, device: str = "cpu", seed: int = 0,
                threads: int | None = 1, pretrained: bool = False,
-               cache_dir: Path | None = None) -> dict[str, Any]:
+               cache_dir: Path | None = None,
+               memory_budget: int | None = None) -> dict[str, Any]:
     """Train `model` on `dataset` with `config` for `steps` steps while the rate rises from
     `low` to `high` geometrically; the rates, smoothed losses and where the loss exploded."""
     import torch
@@ -95,7 +96,7 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
 
     started = time.perf_counter()
     cfg = TrialConfig.from_mapping(config)
-    data = load_dataset(dataset, cache_dir=cache_dir)
+    data = load_dataset(dataset, cache_dir=cache_dir, memory_budget=memory_budget)
     target = resolve_device(device)
     steps = steps or probe_steps(config, len(data.y_train))
     previous_threads = torch.get_num_threads()
@@ -220,7 +221,8 @@ def _loss_at(test: Mapping[str, Any], rate: float) -> float:
 
 def probe_job(rows: JobRows, job: Any, study: optuna.Study, dims: list[SearchDimension], *,
               enabled: bool = True, device: str = "cpu", threads: int | None = 1,
-              cache_dir: Path | None = None) -> list[SearchDimension]:
+              cache_dir: Path | None = None,
+              memory_budget: int | None = None) -> list[SearchDimension]:
     """Probe the advised rate on the job's data, move the start and region when it is outside
     the stable range, store both on the job and the finding on the study. Never fails a job:
     a probe that cannot run (another objective, no rate tuned, an error) records why and leaves
@@ -250,7 +252,7 @@ def probe_job(rows: JobRows, job: Any, study: optuna.Study, dims: list[SearchDim
     try:
         test = range_test(advised, job.dataset, job.model_name, float(lr.low or 0) / SPAN,
                           float(lr.high or 0) * SPAN, device=device, seed=job.seed or 0,
-                          threads=threads, cache_dir=cache_dir,
+                          threads=threads, cache_dir=cache_dir, memory_budget=memory_budget,
                           pretrained=job.pretrained)
         moved, finding = decide(test, lr)
     except Exception as error:  # the probe is advice about advice: never fail the job for it

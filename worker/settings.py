@@ -35,6 +35,9 @@ The workers:
   turns it off).
 * ``HPADVISOR_CACHE_DIR`` - where decoded image folders are cached (default
   ``~/.cache/hpadvisor/folders``).
+* ``HPADVISOR_MEMORY_BUDGET`` - how much host memory a data set's decoded images may take, in
+  bytes or with a unit (``512M``, ``8G``; default half of the memory available when the data
+  set is loaded). An image folder larger than this is streamed from its cache on disk.
 * ``HPADVISOR_SLOT`` - the slot this worker is in a pool (``hpadvisor worker --gpus`` /
   ``--slots`` sets it for each process it starts: ``gpu1``, ``slot0``); recorded on its trials.
 * ``HPADVISOR_ARTIFACTS`` - Optuna's artifact store for trial checkpoints and the best model of
@@ -65,6 +68,21 @@ DEFAULT_HEARTBEAT_S = 10
 DEFAULT_ARTIFACTS = "./hpadvisor-artifacts"
 #: What a flag variable holds when it is off; anything else turns it on.
 OFF = ("0", "false", "no")
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_bytes(text: str) -> int:
+    """``"512M"`` -> 536870912: a whole number of bytes, or one with a K, M, G or T suffix
+    (powers of 1024; a trailing ``B`` or ``iB`` is allowed). A ValueError says what is
+    allowed."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "")
+    try:
+        amount = float(number)
+    except ValueError:
+        raise ValueError(f"must be a number of bytes, optionally with K, M, G or T "
+                         f"(like 512M or 8G), got {text!r}") from None
+    return int(amount * _UNITS[unit])
 
 
 class Settings(BaseSettings):
@@ -92,6 +110,7 @@ class Settings(BaseSettings):
     proxy_wait_s: float = 30.0
     probe: bool = True
     cache_dir: Path | None = None
+    memory_budget: Annotated[int, Field(ge=1)] | None = None
     slot: str | None = None
     artifacts: str = DEFAULT_ARTIFACTS
     checkpoint_s: float = Field(default=300.0, ge=0)
@@ -110,6 +129,13 @@ class Settings(BaseSettings):
     @classmethod
     def _flag(cls, value: Any) -> Any:
         return value not in OFF if isinstance(value, str) else value
+
+    @field_validator("memory_budget", mode="before")
+    @classmethod
+    def _bytes_with_unit(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_bytes(value)
+        return value
 
     @model_validator(mode="before")
     @classmethod

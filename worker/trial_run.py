@@ -89,7 +89,7 @@ class TrialRun:
     """
 
     def __init__(self, rows: JobRows, *, device: str, threads: int | None, progress_s: float,
-                 cache_dir: Path | None = None,
+                 cache_dir: Path | None = None, memory_budget: int | None = None,
                  stopped_by_signal: Callable[[], bool] = lambda: False,
                  artifacts: ArtifactStore | None = None, checkpoint_s: float = 300.0,
                  slot: str | None = None) -> None:
@@ -98,6 +98,7 @@ class TrialRun:
         self.threads = threads
         self.progress_s = progress_s
         self.cache_dir = cache_dir
+        self.memory_budget = memory_budget
         self.stopped_by_signal = stopped_by_signal
         #: Optuna's artifact store for checkpoints and the best model, and seconds of training
         #: between checkpoints (`Settings.artifacts`, `Settings.checkpoint_s`).
@@ -168,6 +169,7 @@ class TrialRun:
                                    model=job.model_name, device=self.device, seed=seed,
                                    threads=self.threads, on_epoch=partial(on_epoch, trial),
                                    pretrained=pretrained, cache_dir=self.cache_dir,
+                                   memory_budget=self.memory_budget,
                                    artifacts=self.artifacts, checkpoint_s=self.checkpoint_s)
                 return objective_fn(ctx)
             except Exception as error:

@@ -52,7 +52,10 @@ class Team:
     config: Path
 
     def start_folder_worker(self) -> subprocess.Popen[bytes]:
-        return start_worker(self.url, self.directory, "--config", str(self.config), **FAST)
+        # a memory budget a third of the folder's 72 KiB of decoded images: its trials stream
+        # the images from the cache on disk
+        return start_worker(self.url, self.directory, "--config", str(self.config),
+                            HPADVISOR_MEMORY_BUDGET="24K", **FAST)
 
     def live_offers(self) -> int:
         engine = create_engine(self.url)
@@ -120,6 +123,8 @@ def test_a_folder_job_runs_only_on_the_worker_that_has_the_folder(team: Team) ->
     assert team.live_offers() == 0  # a stopped worker withdraws its offer
     plain_log = min(team.directory.glob("worker-*.log"), key=lambda p: p.stat().st_ctime)
     assert f"job {job['id']}" not in plain_log.read_text()
+    folder_log = max(team.directory.glob("worker-*.log"), key=lambda p: p.stat().st_ctime)
+    assert "exceed the memory budget" in folder_log.read_text()
 
 
 def test_a_job_whose_workers_are_gone_waits_saying_for_what_then_runs(team: Team) -> None:

@@ -56,11 +56,29 @@ def test_probe_and_cache_settings_reach_the_worker(environ, tmp_path) -> None:
     from worker.loop import Worker
 
     assert (Settings.from_env().probe, Settings.from_env().cache_dir) == (True, None)
-    environ(HPADVISOR_PROBE="0", HPADVISOR_CACHE_DIR=str(tmp_path / "cache"))
+    environ(HPADVISOR_PROBE="0", HPADVISOR_CACHE_DIR=str(tmp_path / "cache"),
+            HPADVISOR_MEMORY_BUDGET="1.5G")
     settings = Settings.from_env()
     assert (settings.probe, settings.cache_dir) == (False, tmp_path / "cache")
+    assert settings.memory_budget == 1536 * 2**20
     worker = Worker(f"sqlite:///{tmp_path / 'jobs.db'}", settings=settings)
-    assert worker.trials.cache_dir == tmp_path / "cache"  # handed to every trial's context
+    # handed to every trial's context
+    assert (worker.trials.cache_dir, worker.trials.memory_budget) == (
+        tmp_path / "cache", 1536 * 2**20)
+
+
+@pytest.mark.parametrize(("raw", "amount"), [("4096", 4096), ("64K", 64 << 10),
+                                             ("512mb", 512 << 20), ("8GiB", 8 << 30)])
+def test_a_memory_budget_is_bytes_with_an_optional_unit(environ, raw: str, amount: int) -> None:
+    environ(HPADVISOR_MEMORY_BUDGET=raw)
+    assert Settings.from_env().memory_budget == amount
+
+
+@pytest.mark.parametrize("raw", ["lots", "0", "-1G"])
+def test_a_bad_memory_budget_is_refused_naming_the_variable(environ, raw: str) -> None:
+    environ(HPADVISOR_MEMORY_BUDGET=raw)
+    with pytest.raises(ValueError, match="HPADVISOR_MEMORY_BUDGET"):
+        Settings.from_env()
 
 
 @pytest.mark.parametrize(("raw", "on"), [("", False), ("0", False), ("no", False),

@@ -98,7 +98,7 @@ def test_torchvision_timm_and_fine_tuned_jobs_run_to_success_on_cpu(stack):
     assert "pretrained" not in study(url, scratch).trials[0].user_attrs["model"]
     assert json.dumps(details[tuned]["request"]["training"]["pretrained"]) == "true"
     # The worker's HPADVISOR_CACHE_DIR (its settings) is where the folder was decoded to.
-    assert list((directory / "cache").glob("*.npy"))
+    assert list((directory / "cache").glob("*/images.npy"))
 
 
 def test_fine_tuning_without_local_weights_is_refused_at_submission(stack):

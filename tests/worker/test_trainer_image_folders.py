@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from worker.trainer import datasets, image_folder
+from worker.trainer import datasets, folder_cache, image_folder
 from worker.trainer.datasets import dataset_profile, load_dataset, register_datasets_from_config
 from worker.trainer.image_folder import read_image_folder
 from worker.trainer.run import run_trial
@@ -40,6 +40,11 @@ def cache(tmp_path):
     return tmp_path / "cache"
 
 
+def entries(cache):
+    """The complete cache entries under `cache` (one directory each)."""
+    return [path for path in cache.iterdir() if (path / "meta.json").is_file()]
+
+
 def test_a_folder_is_decoded_once_to_uint8_and_reopened_from_the_cache(tmp_path, cache,
                                                                       monkeypatch):
     folder = make_folder(tmp_path / "photos")
@@ -48,7 +53,7 @@ def test_a_folder_is_decoded_once_to_uint8_and_reopened_from_the_cache(tmp_path,
     assert labels.tolist() == [0] * 6 + [1] * 6 + [2] * 6
     red = images[labels == 0].float().mean(dim=(0, 2, 3))
     assert red[0] > 150 and red[2] < 80
-    assert len(list(cache.glob("*.npy"))) == 1
+    assert len(entries(cache)) == 1
 
     def no_decoding(*args):
         raise AssertionError("decoded again although the folder did not change")
@@ -67,21 +72,22 @@ def test_a_changed_folder_is_decoded_again(tmp_path, cache):
     path = folder / "class_1" / "0.png"
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     read_image_folder(folder, 3, 32, cache_dir=cache)
-    assert len(list(cache.glob("*.npy"))) == 3  # each listing its own cache file
+    assert len(entries(cache)) == 3  # each listing its own cache entry
     read_image_folder(folder, 3, 48, cache_dir=cache)  # another resolution: another cache
-    assert len(list(cache.glob("*.npy"))) == 4
+    assert len(entries(cache)) == 4
 
 
 def test_a_long_decode_reports_images_decoded_n_of_total(tmp_path, cache, monkeypatch, caplog):
     folder = make_folder(tmp_path / "photos")
-    monkeypatch.setattr(image_folder, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(folder_cache, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(folder_cache, "DECODE_BLOCK", 4)
     seen = []
     read_image_folder(folder, 3, 16, progress=lambda done, total: seen.append((done, total)),
                       cache_dir=cache)
     assert seen[-1] == (18, 18) and len(seen) > 2
     with caplog.at_level(logging.INFO, logger="hpadvisor.worker"):
         read_image_folder(folder, 1, 16, cache_dir=cache)
-    assert "images decoded 18/18" in caplog.text
+    assert "images decoded 18/18 (" in caplog.text and "images/s)" in caplog.text
 
 
 def register_folder(root, name, per_class, image_size):
@@ -110,7 +116,7 @@ def test_a_folder_named_to_run_trial_is_cached_in_the_cache_dir_it_is_given(tmp_
     register_folder(tmp_path, "told", per_class=4, image_size=16)
     run_trial({"epochs": 1, "batch_size": 8, "learning_rate": 0.05}, "told", "small_cnn",
               device="cpu", threads=1, cache_dir=cache)
-    assert len(list(cache.glob("*.npy"))) == 1
+    assert len(entries(cache)) == 1
 
 
 def test_batches_streamed_from_host_memory_train_like_batches_on_the_device(tmp_path, cache):

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from worker.dataset_profile import DATASET_NAME_PATTERN, DatasetProfile, invalid_name_reason
-from worker.trainer.image_folder import folder_summary, read_image_folder
+from worker.trainer.image_folder import folder_summary, load_folder
 from worker.trainer.npz_file import npz_summary, read_npz
 from worker.trainer.splits import (
     LoadedDataset,
@@ -95,14 +95,15 @@ class UserDataset(BaseModel):
             description=f"user data set ({self.format}) at {self.path}",
         )
 
-    def load(self, profile: DatasetProfile, cache_dir: Path | None = None) -> LoadedDataset:
-        """The data split and resized as `profile` says; an image folder's decoded copy is kept
-        in `cache_dir` (see `worker.trainer.image_folder`)."""
-        if self.format == "npz":
-            images, labels = read_npz(self.path)
-        else:
-            images, labels = read_image_folder(self.path, profile.channels, profile.image_size,
-                                               cache_dir=cache_dir)
+    def load(self, profile: DatasetProfile, cache_dir: Path | None = None,
+             memory_budget: int | None = None) -> LoadedDataset:
+        """The data split and resized as `profile` says. An image folder's decoded copy is kept
+        in `cache_dir` and streamed from there when larger than `memory_budget` bytes (see
+        `worker.trainer.image_folder.load_folder`); an npz file is read whole."""
+        if self.format == "folder":
+            return load_folder(self.path, profile, self.val_fraction, cache_dir=cache_dir,
+                               memory_budget=memory_budget)
+        images, labels = read_npz(self.path)
         images = resize_images(images, profile.image_size)
         train_idx, val_idx = stratified_split(labels.numpy(), self.val_fraction)
         return normalise_split(profile, images, labels, train_idx, val_idx)

@@ -43,11 +43,12 @@ LOADED_KEPT = 16
 @dataclass(frozen=True)
 class _Entry:
     profile: DatasetProfile
-    loader: Callable[[Path | None], LoadedDataset]  # takes the image-folder cache directory
+    #: Takes the image-folder cache directory and the memory budget.
+    loader: Callable[[Path | None, int | None], LoadedDataset]
 
 
 _REGISTRY: dict[str, _Entry] = {}
-_LOADED: dict[str, LoadedDataset] = {}  # in use order, the most recent last
+_LOADED: dict[tuple[str, int | None], LoadedDataset] = {}  # in use order, the latest last
 _LOADED_LOCK = threading.Lock()
 
 
@@ -55,10 +56,10 @@ def register_dataset(
     name: str, loader: Callable[[], LoadedDataset], profile: DatasetProfile
 ) -> None:
     """Register (or replace) a data set under `name`; `loader` runs on first `load_dataset`."""
-    _register(name, lambda cache_dir: loader(), profile)
+    _register(name, lambda cache_dir, memory_budget: loader(), profile)
 
 
-def _register(name: str, loader: Callable[[Path | None], LoadedDataset],
+def _register(name: str, loader: Callable[[Path | None, int | None], LoadedDataset],
               profile: DatasetProfile) -> None:
     check_dataset_name(name, "name")
     if profile.name != name:
@@ -89,18 +90,21 @@ def dataset_profile(name: str) -> DatasetProfile:
     return _entry(name).profile
 
 
-def load_dataset(name: str, cache_dir: Path | None = None) -> LoadedDataset:
+def load_dataset(name: str, cache_dir: Path | None = None,
+                 memory_budget: int | None = None) -> LoadedDataset:
     """Load a registered data set, once per process (the last `LOADED_KEPT` are kept).
 
     `cache_dir` is where an image folder's decoded copy is kept (None: ~/.cache/hpadvisor/
-    folders); the images do not depend on it, so the process keeps one copy per name.
+    folders); the images do not depend on it, so the process keeps one copy per name and
+    budget. An image folder whose images take more than `memory_budget` bytes (None: half of
+    the memory available) stays on disk and is streamed.
     """
     with _LOADED_LOCK:
-        data = _LOADED.pop(name, None)
+        data = _LOADED.pop((name, memory_budget), None)
     if data is None:
-        data = _entry(name).loader(cache_dir)
+        data = _entry(name).loader(cache_dir, memory_budget)
     with _LOADED_LOCK:
-        _LOADED[name] = data
+        _LOADED[(name, memory_budget)] = data
         while len(_LOADED) > LOADED_KEPT:
             del _LOADED[next(iter(_LOADED))]
     return data

@@ -1,38 +1,33 @@
-"""A user data set stored as an image folder (one subfolder per class), and its decode cache.
+"""A user data set stored as an image folder (one subfolder per class).
 
 The folder is listed as torchvision's `ImageFolder` lists it and decoded once (PIL, in threads)
-into a uint8 cache file on disk, then re-opened from that file; the cache is keyed by the
-folder's listing (paths, sizes, modification times), the resolution and the channels, so a
-changed folder is decoded again. Where the cache lives is the caller's `cache_dir` (None:
-`default_cache_dir()`).
+into a uint8 cache on disk (`worker.trainer.folder_cache`: a file per folder, resolution,
+channels and split, decoded again when the folder changes), under the caller's `cache_dir`
+(None: `default_cache_dir()`). `load_folder` opens that cache as the trial's data set: in memory
+when its images fit the memory budget, else as `DiskImages` streamed from the file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from worker.dataset_profile import DatasetProfile
+from worker.trainer.disk_images import DiskImages, default_memory_budget
+from worker.trainer.folder_cache import FolderCache, cache_key, default_cache_dir, folder_cache
+from worker.trainer.splits import LoadedDataset
+
+__all__ = ["default_cache_dir", "folder_summary", "load_folder", "read_image_folder"]
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 #: An image folder without an image_size is resized to its first image's larger side, at most.
 DEFAULT_FOLDER_SIZE = 224
-PROGRESS_EVERY_S = 5.0
-CACHE_VERSION = 1
 log = logging.getLogger("hpadvisor.worker")
-
-
-def default_cache_dir() -> Path:
-    """Where decoded image folders are cached when the caller names no place:
-    ~/.cache/hpadvisor/folders."""
-    return Path.home() / ".cache" / "hpadvisor" / "folders"
 
 
 def _folder_files(path: Path) -> list[tuple[str, int]]:
@@ -63,15 +58,6 @@ def folder_summary(path: Path) -> tuple[int, int, np.ndarray]:
     return min(max(width, height), DEFAULT_FOLDER_SIZE), channels, labels
 
 
-def _listing_key(path: Path, samples: list[tuple[str, int]], channels: int, size: int) -> str:
-    digest = hashlib.sha256(f"{path.resolve()}|{channels}|{size}|{CACHE_VERSION}".encode())
-    for file, label in samples:
-        stat = os.stat(file)
-        digest.update(f"{os.path.relpath(file, path)}|{label}|{stat.st_size}|"
-                      f"{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:24]
-
-
 def _decode(file: str, channels: int, size: int) -> np.ndarray:
     """One image as a (size, size, channels) uint8 array, decoded by PIL as torchvision's
     `ImageFolder` does (its `pil_loader`; torchvision's own decoders are deprecated since 0.29).
@@ -88,52 +74,53 @@ def _decode(file: str, channels: int, size: int) -> np.ndarray:
     return array.reshape(size, size, channels)
 
 
+def _cache(path: Path, channels: int, size: int, val_fraction: float,
+           progress: Callable[[int, int], None] | None, cache_dir: Path | None) -> FolderCache:
+    samples = _folder_files(path)
+    key = cache_key(path, samples, channels, size, val_fraction)
+    return folder_cache(default_cache_dir() if cache_dir is None else Path(cache_dir), key,
+                        samples, val_fraction, (size, size, channels),
+                        lambda file: _decode(file, channels, size), progress)
+
+
 def read_image_folder(
     path: Path, channels: int, size: int, progress: Callable[[int, int], None] | None = None,
-    *, cache_dir: Path | None = None,
+    *, cache_dir: Path | None = None, val_fraction: float = 0.2,
 ) -> tuple[Tensor, Tensor]:
-    """Every image of a class-per-folder tree as uint8 NCHW at size x size, and its labels.
+    """Every image of a class-per-folder tree as uint8 NCHW at size x size, and its labels, in
+    the folder's listing order, in memory.
 
-    The first call decodes the folder (threads; `progress(n, total)` every few seconds) and
-    writes the result to `cache_dir` (None: `default_cache_dir()`); later calls re-open that
-    file, until the folder's listing changes."""
-    samples = _folder_files(path)
-    labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
-    key = _listing_key(path, samples, channels, size)
-    cached = (default_cache_dir() if cache_dir is None else Path(cache_dir)) / f"{key}.npy"
-    if cached.is_file():
-        images = np.load(cached, mmap_mode="r")
-        if images.shape == (len(samples), size, size, channels):
-            return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2), labels
-    images = np.empty((len(samples), size, size, channels), dtype=np.uint8)
-    report = progress or _log_progress
-    started = last = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        decoded = pool.map(lambda file: _decode(file, channels, size), (f for f, _ in samples))
-        for index, array in enumerate(decoded):
-            images[index] = array
-            if time.monotonic() - last >= PROGRESS_EVERY_S:
-                last = time.monotonic()
-                report(index + 1, len(samples))
-    report(len(samples), len(samples))
-    log.info("decoded %d images of %s in %.1f s", len(samples), path,
-             time.monotonic() - started)
-    _write_cache(cached, images)
-    return torch.from_numpy(images).permute(0, 3, 1, 2), labels
+    The first call decodes the folder (threads; `progress(n, total)` every few seconds, else a
+    log line with the rate) into its cache under `cache_dir`; later calls (and other processes
+    of the host) re-open that cache, until the folder's listing changes."""
+    cache = _cache(path, channels, size, val_fraction, progress, cache_dir)
+    listing = np.argsort(cache.order())
+    images = torch.from_numpy(cache.read_all()[listing]).permute(0, 3, 1, 2)
+    return images, torch.from_numpy(cache.labels()[listing])
 
 
-def _log_progress(done: int, total: int) -> None:
-    log.info("images decoded %d/%d", done, total)
+def load_folder(
+    path: Path, profile: DatasetProfile, val_fraction: float, *, cache_dir: Path | None = None,
+    memory_budget: int | None = None, progress: Callable[[int, int], None] | None = None,
+) -> LoadedDataset:
+    """The folder split as `profile` says (its channels and image size), from its cache.
 
-
-def _write_cache(file: Path, images: np.ndarray) -> None:
-    """Write atomically (a temporary file renamed); a cache that cannot be written is only
-    logged: the next run decodes again."""
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_suffix(f".{os.getpid()}.tmp")
-        with partial.open("wb") as handle:
-            np.save(handle, images)
-        partial.replace(file)
-    except OSError as error:
-        log.warning("cannot write the image cache %s: %s", file, error)
+    When the decoded images take more than `memory_budget` bytes (None: half of the memory
+    available now), they stay on disk: the splits are `DiskImages`, streamed by the trainer
+    in windows within the budget."""
+    cache = _cache(path, profile.channels, profile.image_size, val_fraction, progress,
+                   cache_dir)
+    budget = default_memory_budget() if memory_budget is None else memory_budget
+    labels = torch.from_numpy(cache.labels())
+    train, val = slice(0, cache.num_train), slice(cache.num_train, cache.count)
+    if cache.nbytes <= budget:
+        images = torch.from_numpy(cache.read_all()).permute(0, 3, 1, 2)
+        x_train, x_val = images[train], images[val]
+    else:
+        log.info("%s: %.0f MB of decoded images exceed the memory budget of %.0f MB; "
+                 "streaming them from %s", profile.name, cache.nbytes / 2**20, budget / 2**20,
+                 cache.directory)
+        x_train = DiskImages(cache, 0, cache.num_train, budget)
+        x_val = DiskImages(cache, cache.num_train, cache.count, budget)
+    return LoadedDataset(profile=profile, x_train=x_train, y_train=labels[train],
+                         x_val=x_val, y_val=labels[val], mean=cache.mean, std=cache.std)

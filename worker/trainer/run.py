@@ -4,7 +4,10 @@ The data set is moved to the device once (uint8 where it is uint8: a quarter of 
 floats); every epoch draws a permutation and slices batches from it. When it does not fit in
 the GPU's memory (more than half of what is free), it stays in pinned host memory and each
 batch is gathered there and copied ahead of use (non-blocking); the validation images then
-stay on the host too and go over one evaluation batch at a time. Every batch is augmented whole
+stay on the host too and go over one evaluation batch at a time. An image folder larger than
+the host's memory budget stays on disk (`worker.trainer.disk_images`): each epoch reads it in
+large windows of randomly drawn chunks, one window ahead, and shuffles each window on the
+device. Every batch is augmented whole
 on the device, in this order: the augmentation policy (`auto_augment`, torchvision's v2 ops on
 uint8, a fresh draw per few images), conversion to float, random-resized crop, flip,
 normalisation (the data set's statistics, or the pretrained weights' own), mixup/cutmix, random
@@ -47,6 +50,7 @@ from worker.trainer.augment import (
 )
 from worker.trainer.config import TrialConfig
 from worker.trainer.datasets import LoadedDataset, load_dataset
+from worker.trainer.disk_images import DiskImages
 from worker.trainer.models import BuiltModel, PretrainedInfo, build
 from worker.trainer.optim import build_optimizer, parameter_groups
 from worker.trainer.schedule import build_scheduler
@@ -202,7 +206,8 @@ class BatchAugmenter:
 
 @dataclass
 class Batches:
-    """The training images and labels: on the device, or (`streamed`) in host memory.
+    """The training images and labels: on the device, or (`streamed`) in host memory or on
+    disk (`DiskImages`: read a window at a time, see `worker.trainer.disk_images`).
 
     Streamed to a GPU, the images sit in pinned memory and each batch is gathered
     (`index_select`) into one of two pinned buffers and copied without blocking, so the copy of
@@ -211,7 +216,7 @@ class Batches:
     device permutation would synchronise on every batch to be read back).
     """
 
-    x: Tensor
+    x: Tensor | DiskImages
     y: Tensor
     device: torch.device
     streamed: bool
@@ -221,8 +226,10 @@ class Batches:
     _turn: int = 0
 
     @classmethod
-    def place(cls, x: Tensor, y: Tensor, device: torch.device, stream: bool | None,
-              seed: int = 0, batch_size: int = 1) -> Batches:
+    def place(cls, x: Tensor | DiskImages, y: Tensor, device: torch.device,
+              stream: bool | None, seed: int = 0, batch_size: int = 1) -> Batches:
+        if isinstance(x, DiskImages):
+            return cls(x, y, device, True, torch.Generator().manual_seed(seed))
         if stream is None:
             stream = device.type == "cuda" and (
                 x.numel() * x.element_size() > STREAM_FRACTION * torch.cuda.mem_get_info(device)[0])
@@ -244,7 +251,46 @@ class Batches:
             return torch.randperm(len(self.y), generator=self.host_generator)
         return torch.randperm(len(self.y), generator=generator, device=generator.device)
 
+    def epoch(self, generator: torch.Generator, batch_size: int,
+              steps: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The `steps` batches of one epoch on the device, in a fresh random order."""
+        if isinstance(self.x, DiskImages):
+            yield from self._from_disk(self.x, batch_size, steps)
+            return
+        order = self.permutation(generator)
+        for batch in range(steps):
+            yield self.get(order[batch * batch_size : (batch + 1) * batch_size])
+
+    def _from_disk(self, images: DiskImages, batch_size: int,
+                   steps: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """Batches cut from each window in a random order, on the device; the images left at a
+        window's end open the next window's first batch (copies, as the window's buffer is
+        refilled two windows on)."""
+        assert self.host_generator is not None
+        parts: list[tuple[Tensor, Tensor]] = []
+        have = produced = 0
+        windows = images.windows(self.y, self.host_generator, pin=self.device.type == "cuda")
+        try:
+            for window, labels in windows:
+                window, labels = window.to(self.device), labels.to(self.device)
+                order = torch.randperm(len(labels), generator=self.host_generator)
+                start = 0
+                while start < len(order) and produced < steps:
+                    index = order[start : start + batch_size - have].to(self.device)
+                    parts.append((window[index], labels[index]))
+                    have, start = have + len(index), start + len(index)
+                    if have == batch_size:
+                        batch = parts[0] if len(parts) == 1 else (
+                            torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts]))
+                        yield batch
+                        parts, have, produced = [], 0, produced + 1
+                if produced == steps:
+                    return
+        finally:
+            windows.close()
+
     def get(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        assert isinstance(self.x, Tensor)
         if not self.streamed:
             return self.x[index], self.y[index]
         host = index.cpu()
@@ -277,11 +323,12 @@ class _Trial:
     normaliser: Normaliser
     generator: torch.Generator
     train: Batches
-    x_val: Tensor
+    x_val: Tensor | DiskImages
     y_val: Tensor
     batch_size: int
     steps_per_epoch: int
     step: int = 0
+    eval_batch: int = EVAL_BATCH_SIZE
 
 
 def run_trial(
@@ -297,6 +344,7 @@ def run_trial(
     weights: str | None = None,
     stream: bool | None = None,
     cache_dir: Path | None = None,
+    memory_budget: int | None = None,
     save: SaveHook | None = None,
     resume: Mapping[str, Any] | None = None,
 ) -> TrialResult:
@@ -307,16 +355,18 @@ def run_trial(
     (`weights`, a file, or those `worker.trainer.weights` finds) with its head replaced.
     `stream` forces (True) or forbids (False) streaming batches from host memory; None decides
     by the GPU's free memory. `cache_dir` is where a data set given by name keeps an image
-    folder's decoded copy (None: ~/.cache/hpadvisor/folders). `save` is called after every
-    epoch's report with the epoch and a function capturing the trial's state; `resume` is such
-    a state: training goes on from the epoch after it (`report` is not called again for the
-    epochs it holds, which are in the result's history). Raises ValueError for invalid configs,
-    names, devices or states.
+    folder's decoded copy (None: ~/.cache/hpadvisor/folders); one whose images take more than
+    `memory_budget` bytes (None: half of the memory available) is streamed from there. `save`
+    is called after every epoch's report with the epoch and a function capturing the trial's
+    state; `resume` is such a state: training goes on from the epoch after it (`report` is not
+    called again for the epochs it holds, which are in the result's history). Raises ValueError
+    for invalid configs, names, devices or states.
     """
     started = time.perf_counter()
     trial_config = config if isinstance(config, TrialConfig) else TrialConfig.from_mapping(config)
     # (a mapping or the advisor's typed `Hyperparameters`, validated against the same contract)
-    data = load_dataset(dataset, cache_dir) if isinstance(dataset, str) else dataset
+    data = (load_dataset(dataset, cache_dir, memory_budget) if isinstance(dataset, str)
+            else dataset)
     target = resolve_device(device)
     if trial_config.auto_augment != "none" and data.normalised:
         raise ValueError(f"auto_augment: {trial_config.auto_augment} needs the images as "
@@ -426,6 +476,8 @@ def _prepare(
         y_val=data.y_val.to(device),
         batch_size=batch_size,
         steps_per_epoch=steps_per_epoch,
+        eval_batch=min(EVAL_BATCH_SIZE, data.x_val.window_images)
+        if isinstance(data.x_val, DiskImages) else EVAL_BATCH_SIZE,
     )
 
 
@@ -491,7 +543,7 @@ def _train(
         train_loss, train_accuracy, learning_rate = _train_epoch(trial)
         train_seconds = time.perf_counter() - epoch_started
         val_loss, val_accuracy = evaluate(trial.model, trial.x_val, trial.y_val, trial.device,
-                                          trial.normaliser)
+                                          trial.normaliser, trial.eval_batch)
         result = EpochResult(
             epoch=epoch,
             epochs=epochs,
@@ -528,17 +580,13 @@ def _train_epoch(trial: _Trial) -> tuple[float, float, float]:
     """One pass over a fresh permutation; returns (mean loss, accuracy, last learning rate)."""
     model, optimizer, config = trial.model, trial.optimizer, trial.config
     model.train()
-    order = trial.train.permutation(trial.generator)
     loss_sum = torch.zeros((), device=trial.device)
     correct = torch.zeros((), device=trial.device, dtype=torch.int64)
     learning_rate = config.learning_rate
 
-    def fetch(batch: int) -> tuple[Tensor, Tensor]:
-        return trial.train.get(order[batch * trial.batch_size : (batch + 1) * trial.batch_size])
-
-    upcoming = fetch(0)
-    for batch in range(trial.steps_per_epoch):
-        images, labels = upcoming
+    # a streamed batch is copied while the step before it computes
+    for images, labels in trial.train.epoch(trial.generator, trial.batch_size,
+                                            trial.steps_per_epoch):
         images, targets = trial.augment(images, labels)
         images = images.contiguous(memory_format=torch.channels_last)
         learning_rate = float(optimizer.param_groups[0]["lr"])
@@ -550,25 +598,25 @@ def _train_epoch(trial: _Trial) -> tuple[float, float, float]:
         optimizer.step()
         trial.scheduler.step()
         trial.step += 1
-        if batch + 1 < trial.steps_per_epoch:
-            upcoming = fetch(batch + 1)  # a streamed batch copies while this step computes
         loss_sum += loss.detach() * len(labels)
         correct += (logits.detach().argmax(dim=1) == labels).sum()
     seen = trial.steps_per_epoch * trial.batch_size
     return loss_sum.item() / seen, correct.item() / seen, learning_rate
 
 
-def evaluate(model: nn.Module, images: Tensor, labels: Tensor, device: torch.device,
-             normaliser: Normaliser | None = None):
-    """(mean cross-entropy, accuracy) of `model` on the given tensors, in large batches."""
+def evaluate(model: nn.Module, images: Tensor | DiskImages, labels: Tensor,
+             device: torch.device, normaliser: Normaliser | None = None,
+             batch_size: int = EVAL_BATCH_SIZE):
+    """(mean cross-entropy, accuracy) of `model` on the given images (read from disk a batch
+    at a time when they are `DiskImages`), in batches of `batch_size`."""
     model.eval()
     prepare = normaliser or Normaliser(None, None)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     with torch.inference_mode(), _autocast(device):
-        for start in range(0, len(labels), EVAL_BATCH_SIZE):
-            batch_labels = labels[start : start + EVAL_BATCH_SIZE]
-            batch = prepare(images[start : start + EVAL_BATCH_SIZE].to(device))
+        for start in range(0, len(labels), batch_size):
+            batch_labels = labels[start : start + batch_size]
+            batch = prepare(images[start : start + batch_size].to(device))
             logits = _logits(model(batch.contiguous(memory_format=torch.channels_last))).float()
             loss_sum += F.cross_entropy(logits, batch_labels, reduction="sum")
             correct += (logits.argmax(dim=1) == batch_labels).sum()

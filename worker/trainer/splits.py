@@ -9,17 +9,21 @@ split with `stratified_split` and build the data set with `normalise_split`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from worker.dataset_profile import DatasetProfile
+from worker.trainer.stratified import SPLIT_SEED, split_sizes, stratified_split
 
-SPLIT_SEED = 0
+__all__ = ["SPLIT_SEED", "LoadedDataset", "channel_stats", "normalise_split", "resize_images",
+           "split_sizes", "stratified_split"]
+
+if TYPE_CHECKING:
+    from worker.trainer.disk_images import DiskImages
 
 
 @dataclass
@@ -29,50 +33,27 @@ class LoadedDataset:
     Images are uint8 (0-255) or float in [0, 1] with ``mean`` and ``std`` per channel in [0, 1]
     units (computed from the training images when not given), and the trial normalises each
     batch; or, with ``mean`` None, float images already normalised (no augmentation policy can
-    run on those).
+    run on those). An image folder larger than the memory budget keeps its images on disk
+    (`DiskImages`, uint8, statistics given); the labels are always tensors.
     """
 
     profile: DatasetProfile
-    x_train: Tensor
+    x_train: Tensor | DiskImages
     y_train: Tensor
-    x_val: Tensor
+    x_val: Tensor | DiskImages
     y_val: Tensor
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.x_train.dtype == torch.uint8 and self.mean is None:
+        if isinstance(self.x_train, Tensor) and self.x_train.dtype == torch.uint8 and (
+                self.mean is None):
             self.mean, self.std = channel_stats(self.x_train)
 
     @property
     def normalised(self) -> bool:
         """True when the images are already normalised floats."""
         return self.mean is None
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int = SPLIT_SEED):
-    """Indices (train, val) with about `val_fraction` of every class in val, deterministic."""
-    rng = np.random.default_rng(seed)
-    train_parts, val_parts = [], []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        members = members[rng.permutation(len(members))]
-        n_val = _class_val_count(len(members), val_fraction)
-        val_parts.append(members[:n_val])
-        train_parts.append(members[n_val:])
-    return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(val_parts))
-
-
-def _class_val_count(class_size: int, val_fraction: float) -> int:
-    if class_size < 2:
-        return 0
-    return int(min(class_size - 1, max(1, round(class_size * val_fraction))))
-
-
-def split_sizes(class_sizes: Sequence[int], val_fraction: float) -> tuple[int, int]:
-    """(num_train, num_val) that `stratified_split` gives for these class sizes."""
-    num_val = sum(_class_val_count(size, val_fraction) for size in class_sizes)
-    return sum(class_sizes) - num_val, num_val
 
 
 def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...],
