@@ -6,8 +6,9 @@ values with the tuned keys replaced by what the sampler suggests inside the advi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import optuna
 from optuna.pruners import (
     BasePruner,
@@ -41,6 +42,23 @@ def make_sampler(name: str, seed: int | None) -> BaseSampler:
         "qmc": lambda: QMCSampler(seed=seed, warn_independent_sampling=False),
     }
     return samplers[name]()
+
+
+class TrialSeeds(NamedTuple):
+    """The random seeds of one claimed trial: its sampler's draw and its training."""
+
+    sampler: int
+    training: int
+
+
+def trial_seeds(job_seed: int, claim: int) -> TrialSeeds:
+    """The seeds of a job's `claim`-th trial, from numpy's `SeedSequence` keyed by the job's seed
+    and the claim: independent streams, so jobs that differ only in seed share no draw (adding
+    the claim to the seed, as before, made seed 1's trials seed 0's shifted by one), and one
+    seed reproduces its job."""
+    sampler, training = np.random.SeedSequence(entropy=job_seed,
+                                               spawn_key=(claim,)).generate_state(2)
+    return TrialSeeds(int(sampler), int(training))
 
 
 def make_pruner(name: str, epochs: int, n_trials: int) -> BasePruner:

@@ -33,7 +33,14 @@ from worker.checkpoints import ArtifactStore
 from worker.failures import MAX_RETRIES, database_error, one_line
 from worker.job_rows import JobRows
 from worker.objectives import CONFIG_ATTR, SLOT_ATTR, WORKER_ATTR, TrialContext, get_objective
-from worker.search import make_pruner, make_sampler, suggest, trial_config, tuned_dimensions
+from worker.search import (
+    make_pruner,
+    make_sampler,
+    suggest,
+    trial_config,
+    trial_seeds,
+    tuned_dimensions,
+)
 from worker.states import ACTIVE_STATES
 from worker.store.models import Job
 
@@ -117,8 +124,10 @@ class TrialRun:
         epochs = int(advised.get("epochs", 1))
         dims = tuned_dimensions(job.search_space, job.tune)
         objective_fn = get_objective(job.objective)
-        seed = (job.seed or 0) + job.trials_claimed
-        study.sampler = make_sampler(job.sampler, job.seed if job.sampler == "qmc" else seed)
+        seeds = trial_seeds(job.seed or 0, job.trials_claimed)
+        # (QMC's sequence is one per job: each trial takes its next point)
+        study.sampler = make_sampler(job.sampler,
+                                     job.seed if job.sampler == "qmc" else seeds.sampler)
         study.pruner = make_pruner(job.pruner, epochs, job.n_trials)
         best = _best_value(study)
         progress: dict[str, Any] = {"trial": job.trials_claimed, "n_trials": job.n_trials,
@@ -166,7 +175,8 @@ class TrialRun:
                 if self.slot is not None:
                     trial.set_user_attr(SLOT_ATTR, self.slot)
                 ctx = TrialContext(trial=trial, config=config, dataset=job.dataset,
-                                   model=job.model_name, device=self.device, seed=seed,
+                                   model=job.model_name, device=self.device,
+                                   seed=seeds.training,
                                    threads=self.threads, on_epoch=partial(on_epoch, trial),
                                    pretrained=pretrained, cache_dir=self.cache_dir,
                                    memory_budget=self.memory_budget,
