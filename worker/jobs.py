@@ -64,6 +64,21 @@ def _dataset(session: Session, name: str) -> registry.DatasetInfo:
     return info
 
 
+def _trial_data(request: JobRequest, data: registry.DatasetInfo) -> registry.DatasetInfo:
+    """The data set as the job's trials see it: `training.data_fraction` of its training images
+    (the trainer's stratified subset keeps about that many, at least one per class) at
+    `training.image_size`."""
+    training = request.training
+    if not training.reduced:
+        return data
+    size = training.image_size or data.image_size
+    if size > data.image_size:
+        raise FieldError(("body", "training", "image_size"), f"the trials can train at most at "
+                         f"the data set's resolution, {data.image_size} px; got {size}")
+    kept = max(data.num_classes, round(data.num_train * training.data_fraction))
+    return data.model_copy(update={"num_train": min(kept, data.num_train), "image_size": size})
+
+
 def _trainer_model(request: JobRequest,
                    data: registry.DatasetInfo) -> registry.TrainerModel | None:
     """For the built-in objective, the model the trial runner builds for this data set."""
@@ -125,7 +140,7 @@ def advise(request: JobRequest, data: registry.DatasetInfo,
         dataset=DatasetSpec(num_train_images=data.num_train, num_classes=data.num_classes,
                             image_size=data.image_size,
                             horizontal_flip_ok=data.horizontal_flip_ok),
-        training=request.training)
+        training=request.training.for_advisor())
     try:
         return recommend(profile, evidence)
     except AdvisorInputError as error:
@@ -140,11 +155,13 @@ def create_job(session: Session, storage: BaseStorage, request: JobRequest) -> J
     would block Optuna's connection); if the study cannot be created the row is deleted again.
     """
     _check_objective(session, request.objective)
-    data = _dataset(session, request.dataset)
+    whole = _dataset(session, request.dataset)
+    data = _trial_data(request, whole)
     built = _trainer_model(request, data)
     _check_pretrained(session, request, built)
     evidence = recent_records(session) if request.use_evidence else []
-    recommendation = advise(request, data, evidence)
+    recommendation = advise(request, data, evidence)  # with the trials' real numbers
+    full_run = advise(request, whole, evidence) if data is not whole else None
     if built is not None:
         _check_applicable(recommendation)
         if built.input_note:
@@ -157,7 +174,8 @@ def create_job(session: Session, storage: BaseStorage, request: JobRequest) -> J
               timeout_s=request.timeout_s, sampler=request.sampler, pruner=request.pruner,
               seed=request.seed, tune=tune, request=request.model_dump(mode="json"),
               recommendation=recommendation.model_dump(mode="json"),
-              search_space=[dim.model_dump(mode="json") for dim in space])
+              search_space=[dim.model_dump(mode="json") for dim in space],
+              full_run=full_run.model_dump(mode="json") if full_run is not None else None)
     session.add(job)
     session.flush()
     job.study_name = study_name_for(job.id)
@@ -235,7 +253,8 @@ def _detail(session: Session, job: Job) -> JobDetail:
         trials=counts, trials_done=counts.done, best=best,
         advisor=_advisor(session, sid, space), started_at=job.started_at,
         finished_at=job.finished_at, worker=job.worker, heartbeat_at=job.heartbeat_at,
-        result=job.result)
+        result=job.result, full_run=None if job.full_run is None else
+        Recommendation.model_validate(job.full_run))
 
 
 def _trial_view(trial: FrozenTrial) -> TrialView:

@@ -53,6 +53,10 @@ class TrialContext:
     #: Bytes of memory the data set's images may take (`Settings.memory_budget`; None: half of
     #: the memory available); a larger image folder is streamed from its cache on disk.
     memory_budget: int | None = None
+    #: The share of the training images and the resolution the trial trains on
+    #: (`training.data_fraction`, `training.image_size` of the job; None: the data set's).
+    data_fraction: float = 1.0
+    image_size: int | None = None
     on_epoch: Callable[[int, int, float], None] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict)
     #: Optuna's artifact store for checkpoints and the best model (None: neither is kept).
@@ -114,6 +118,7 @@ def image_classification(ctx: TrialContext) -> float:
         result = run_trial(ctx.config, ctx.dataset, ctx.model, device=ctx.device, seed=ctx.seed,
                            threads=ctx.threads, report=report, pretrained=ctx.pretrained,
                            cache_dir=ctx.cache_dir, memory_budget=ctx.memory_budget,
+                           data_fraction=ctx.data_fraction, image_size=ctx.image_size,
                            resume=resume,
                            save=checkpoints.save if checkpoints is not None else None)
     except optuna.TrialPruned:

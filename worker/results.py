@@ -19,6 +19,7 @@ from advisor.schemas import EvidenceProfile, EvidenceRecord
 from advisor.similar_studies import CATEGORICAL_KEYS, LINEAR_KEYS, LOG_KEYS
 from worker import best_model, registry
 from worker.checkpoints import ArtifactStore
+from worker.full_run import full_run_result
 from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
@@ -117,6 +118,8 @@ def summarise(study: optuna.Study, job: Job, trials: list[FrozenTrial],
                                   "val_loss": curves.get("val_loss"),
                                   "config": best.user_attrs.get(CONFIG_ATTR) or {}})
             result["diagnosis"] = diagnosis.model_dump(mode="json")
+        if job.full_run is not None:  # the trials trained on less than the whole data set
+            result["full_run"] = full_run_result(job.recommendation, job.full_run, best.params)
     return result
 
 
@@ -142,8 +145,10 @@ def evidence_record(session: Session, job: Job, complete: list[FrozenTrial],
     data = registry.find_dataset(session, job.dataset)
     profile = EvidenceProfile(
         model_family=rec.get("model_family"), params_millions=rec["params_millions"],
-        num_train_images=data.num_train if data else 1, num_classes=data.num_classes if data
-        else 2, image_size=data.image_size if data else 32,
+        # the trials' own numbers, which the advice was for
+        num_train_images=max(1, round((data.num_train if data else 1) * job.data_fraction)),
+        num_classes=data.num_classes if data else 2,
+        image_size=job.trial_image_size or (data.image_size if data else 32),
         batch_size=int(values["batch_size"]), epochs=int(values["epochs"]),
         optimizer=str(values["optimizer"]),
         pretrained=job.pretrained)

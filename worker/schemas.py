@@ -27,6 +27,8 @@ from worker.states import JobState
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_TRIALS = 10_000
 MAX_TIMEOUT_S = 30 * 24 * 3600.0
+#: The smallest resolution a job's trials may train at.
+MIN_TRIAL_IMAGE_SIZE = 8
 
 Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc"]
 Pruner = Literal["median", "hyperband", "successive_halving", "none"]
@@ -34,6 +36,30 @@ BUILTIN_OBJECTIVE = "image-classification"
 #: A key `JobRequest.tune` may name: `_known_keys` checks it (its message lists the allowed
 #: keys) and the schema states the same set, with at least one key.
 TuneKey = Annotated[str, WithJsonSchema({"type": "string", "enum": list(TUNABLE)})]
+
+
+class JobTraining(TrainingSpec):
+    """How the job's trials train: the advisor's training fields, and for a data set too large
+    to train every trial on, the share of its training images and the resolution the trials
+    use (the advisor is asked with those; the job's result rescales the best configuration
+    for the whole data set)."""
+
+    data_fraction: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="The share of the training images each trial "
+        "trains on (a fixed stratified subset); validation always uses the whole split.")
+    image_size: JsonInt | None = Field(
+        default=None, ge=MIN_TRIAL_IMAGE_SIZE, description="The resolution the trials train "
+        "at, at most the data set's (default: the data set's own).")
+
+    def for_advisor(self) -> TrainingSpec:
+        """The fields the advisor reads (its own `TrainingSpec`)."""
+        return TrainingSpec.model_validate(
+            {key: getattr(self, key) for key in TrainingSpec.model_fields}, strict=False)
+
+    @property
+    def reduced(self) -> bool:
+        """Whether the trials train on less than the whole data set at its resolution."""
+        return self.data_fraction < 1.0 or self.image_size is not None
 
 
 class JobRequest(BaseModel):
@@ -51,7 +77,7 @@ class JobRequest(BaseModel):
     dataset: str = Field(pattern=NAME_PATTERN, description="A registered data set "
                          "(GET /v1/datasets); it carries its own profile.")
     model: ModelSpec
-    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    training: JobTraining = Field(default_factory=JobTraining)
     n_trials: JsonInt = Field(default=20, ge=1, le=MAX_TRIALS)
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     sampler: Sampler = "tpe"
@@ -149,9 +175,15 @@ class JobDetail(JobSummary):
     evidence: EvidenceRecord | None = Field(
         default=None, description="What this finished study told the advisor (see GET "
         "/v1/evidence); later recommendations for similar profiles use it.")
+    full_run: Recommendation | None = Field(
+        default=None, description="When the trials train on a fraction of the data or at a "
+        "lower resolution (training.data_fraction, training.image_size): the advice for the "
+        "whole data set at its resolution; the result's full_run carries the best trial's "
+        "values over to it.")
     result: dict[str, Any] | None = Field(
         default=None, description="Written when the job ends: counts, the best trial with its "
-        "configuration and diagnosis, the advisor's trial and rank, parameter importances.")
+        "configuration and diagnosis, the advisor's trial and rank, parameter importances, and "
+        "for a reduced job what the full run should use (full_run).")
 
 
 class TrialView(BaseModel):

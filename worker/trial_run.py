@@ -180,6 +180,8 @@ class TrialRun:
                                    threads=self.threads, on_epoch=partial(on_epoch, trial),
                                    pretrained=pretrained, cache_dir=self.cache_dir,
                                    memory_budget=self.memory_budget,
+                                   data_fraction=job.data_fraction,
+                                   image_size=job.trial_image_size,
                                    artifacts=self.artifacts, checkpoint_s=self.checkpoint_s)
                 return objective_fn(ctx)
             except Exception as error:

@@ -27,7 +27,8 @@ FLAGS = {
     "model.family": "--family", "training.batch_size": "--batch-size",
     "training.num_gpus": "--num-gpus", "training.epochs": "--epochs", "training.goal": "--goal",
     "training.optimizer": "--optimizer", "training.augmentation": "--augmentation",
-    "training.pretraining": "--pretraining",
+    "training.pretraining": "--pretraining", "training.data_fraction": "--data-fraction",
+    "training.image_size": "--trial-image-size",
     "authorization": "--api-key", "job_id": "ID", "state": "--state", "limit": "--limit",
 }
 

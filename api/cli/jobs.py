@@ -51,6 +51,10 @@ def _submit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--tune", help="comma-separated keys to search, e.g. "
                         "learning_rate,weight_decay")
+    parser.add_argument("--data-fraction", type=float, help="the share of the training images "
+                        "each trial trains on (0..1]; the result says what the full run uses")
+    parser.add_argument("--trial-image-size", type=int, help="the resolution the trials train "
+                        "at (at most the data set's)")
     parser.add_argument("--json", action="store_true", help="print the created job as JSON")
 
 
@@ -67,8 +71,13 @@ def job_body(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--model: name the model to train (GET /v1/models, or the trial "
                          "runner's resnet20, small_cnn, ...)")
     tune = [key.strip() for key in args.tune.split(",") if key.strip()] if args.tune else None
+    training = training_from_args(args)
+    if args.data_fraction is not None:
+        training["data_fraction"] = args.data_fraction
+    if args.trial_image_size is not None:
+        training["image_size"] = args.trial_image_size
     return {"objective": args.objective, "dataset": args.dataset,
-            "model": model_from_args(args), "training": training_from_args(args),
+            "model": model_from_args(args), "training": training,
             "n_trials": args.trials, "timeout_s": args.timeout, "sampler": args.sampler,
             "pruner": args.pruner, "seed": args.seed, "tune": tune}
 
@@ -139,6 +148,11 @@ def job_report(job: dict[str, Any]) -> str:
         lines.append(f"diagnosis of the best trial: {diagnosis['state']} - "
                      f"{diagnosis['summary']}")
         lines += [f"  - {change['action']}" for change in diagnosis["changes"]]
+    full_run = result.get("full_run")
+    if full_run:
+        lines.append(f"for the full run (the trials trained on less): "
+                     f"{_params(full_run['hyperparameters'])}")
+        lines += [f"  - {line}" for line in full_run["carried_over"]]
     return "\n".join(lines)
 
 

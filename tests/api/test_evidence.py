@@ -23,7 +23,8 @@ def finished_jobs(tmp_path_factory):
         jobs = [submit(server, n_trials=5, seed=seed, pruner="none",
                        training={"batch_size": 128, "epochs": 2})
                 for seed in (0, 1)]
-        wait_all([start_worker(url, tmp_path, "--once")])
+        # (no learning-rate probe: the evidence is what is tested, the probe has its own tests)
+        wait_all([start_worker(url, tmp_path, "--once", HPADVISOR_PROBE="0")])
         yield server, jobs
 
 

@@ -161,13 +161,13 @@ print(json.dumps({"training": training, "peak": large, "accuracy": results[0].va
 
 def test_resident_memory_stays_under_the_budget_while_training_from_a_larger_cache(tmp_path):
     side = 48
-    large = make_bars(tmp_path / "large", per_class=1500, side=side)  # 6000 images, 41 MB
+    large = make_bars(tmp_path / "large", per_class=750, side=side)  # 3000 images, 21 MB
     config = tmp_path / "worker.json"
     config.write_text(json.dumps({"datasets": [
         {"name": "large", "path": str(large), "format": "folder", "horizontal_flip_ok": False,
          "image_size": side}]}))
     cache = tmp_path / "cache"
-    data_bytes = 6000 * side * side * 3
+    data_bytes = 3000 * side * side * 3
     read_image_folder(large, 3, side, cache_dir=cache)  # decoded here, not in the measurement
     budget = data_bytes // 3
 

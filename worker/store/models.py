@@ -114,12 +114,28 @@ class Job(Base):
     trials_claimed: Mapped[int] = mapped_column(default=0, server_default="0")
     retries: Mapped[int] = mapped_column(default=0, server_default="0")
     result: Mapped[dict[str, Any] | None]
+    #: The advisor's recommendation for the whole data set, when the trials train on less.
+    full_run: Mapped[dict[str, Any] | None]
 
     @property
     def pretrained(self) -> bool:
         """Whether the job fine-tunes from local pretrained weights (`training.pretrained`)."""
-        training = self.request.get("training") or {}
-        return bool(training.get("pretrained", False))
+        return bool(self._training.get("pretrained", False))
+
+    @property
+    def data_fraction(self) -> float:
+        """The share of the training images each trial trains on (`training.data_fraction`)."""
+        return float(self._training.get("data_fraction", 1.0))
+
+    @property
+    def trial_image_size(self) -> int | None:
+        """The resolution the trials train at (`training.image_size`; None: the data set's)."""
+        size = self._training.get("image_size")
+        return None if size is None else int(size)
+
+    @property
+    def _training(self) -> dict[str, Any]:
+        return self.request.get("training") or {}
 
 
 class WorkerOffer(Base):

@@ -79,6 +79,11 @@ class DiskImages:
     def __len__(self) -> int:
         return self.stop - self.start
 
+    def head(self, count: int) -> DiskImages:
+        """The first `count` images of this part."""
+        return DiskImages(self.cache, self.start, self.start + min(count, len(self)),
+                          self.budget)
+
     @property
     def shape(self) -> tuple[int, int, int, int]:
         height, width, channels = self.cache.shape

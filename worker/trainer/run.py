@@ -345,6 +345,8 @@ def run_trial(
     stream: bool | None = None,
     cache_dir: Path | None = None,
     memory_budget: int | None = None,
+    data_fraction: float = 1.0,
+    image_size: int | None = None,
     save: SaveHook | None = None,
     resume: Mapping[str, Any] | None = None,
 ) -> TrialResult:
@@ -356,7 +358,11 @@ def run_trial(
     `stream` forces (True) or forbids (False) streaming batches from host memory; None decides
     by the GPU's free memory. `cache_dir` is where a data set given by name keeps an image
     folder's decoded copy (None: ~/.cache/hpadvisor/folders); one whose images take more than
-    `memory_budget` bytes (None: half of the memory available) is streamed from there. `save`
+    `memory_budget` bytes (None: half of the memory available) is streamed from there. With
+    `data_fraction` below 1 the trial trains on that share of the training images (a fixed
+    subset, `LoadedDataset.training_subset`); with `image_size` below the data set's it builds
+    the model for that resolution and every batch (and the validation images) is resized to it
+    on the device. `save`
     is called after every epoch's report with the epoch and a function capturing the trial's
     state; `resume` is such a state: training goes on from the epoch after it (`report` is not
     called again for the epochs it holds, which are in the result's history). Raises ValueError
@@ -366,7 +372,11 @@ def run_trial(
     trial_config = config if isinstance(config, TrialConfig) else TrialConfig.from_mapping(config)
     # (a mapping or the advisor's typed `Hyperparameters`, validated against the same contract)
     data = (load_dataset(dataset, cache_dir, memory_budget) if isinstance(dataset, str)
-            else dataset)
+            else dataset).training_subset(data_fraction)
+    size = int(data.x_train.shape[-1])
+    if image_size is not None and not 4 <= image_size <= size:
+        raise ValueError(f"image_size: the trial can train at 4 to {size} px (the data set's "
+                         f"resolution), got {image_size!r}")
     target = resolve_device(device)
     if trial_config.auto_augment != "none" and data.normalised:
         raise ValueError(f"auto_augment: {trial_config.auto_augment} needs the images as "
@@ -374,7 +384,7 @@ def run_trial(
     with _thread_count(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         trial = _prepare(trial_config, data, model, target, seed, pretrained,
-                         Path(weights) if weights else None, stream)
+                         Path(weights) if weights else None, stream, image_size or size)
         history = _restore(trial, resume) if resume is not None else []
         history, diverged = _train(trial, report, save, history)
     return TrialResult(
@@ -436,6 +446,7 @@ def normaliser_for(data: LoadedDataset, built: BuiltModel,
 def _prepare(
     config: TrialConfig, data: LoadedDataset, model_name: str, device: torch.device, seed: int,
     pretrained: bool = False, weights: Any = None, stream: bool | None = None,
+    image_size: int | None = None,
 ) -> _Trial:
     profile = data.profile
     flip_wanted = profile.horizontal_flip_ok if config.horizontal_flip is None else (
@@ -444,7 +455,8 @@ def _prepare(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = build(model_name, profile.num_classes, data.x_train.shape[1],
-                      int(data.x_train.shape[-1]), pretrained=pretrained, weights=weights)
+                      image_size or int(data.x_train.shape[-1]), pretrained=pretrained,
+                      weights=weights)
     model = built.module.to(device, memory_format=torch.channels_last)
     num_train = len(data.y_train)
     batch_size = min(config.batch_size, num_train)

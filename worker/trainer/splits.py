@@ -9,6 +9,7 @@ split with `stratified_split` and build the data set with `normalise_split`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,25 @@ class LoadedDataset:
         if isinstance(self.x_train, Tensor) and self.x_train.dtype == torch.uint8 and (
                 self.mean is None):
             self.mean, self.std = channel_stats(self.x_train)
+
+    def training_subset(self, fraction: float) -> LoadedDataset:
+        """This data set with `fraction` of its training images, the same ones every time: a
+        stratified subset in memory; on disk the first images of the stored order, which the
+        cache shuffled once (so they are a random subset, read as one run). The validation
+        images and the statistics are the whole set's."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"data_fraction: must be in (0, 1], got {fraction!r}")
+        if fraction == 1.0:
+            return self
+        if isinstance(self.x_train, Tensor):
+            _, kept = stratified_split(self.y_train.numpy(), fraction, seed=SPLIT_SEED + 1)
+            index = torch.from_numpy(kept)
+            x_train, y_train = self.x_train[index], self.y_train[index]
+        else:
+            count = max(1, round(len(self.y_train) * fraction))
+            x_train, y_train = self.x_train.head(count), self.y_train[:count]
+        profile = self.profile.model_copy(update={"num_train": len(y_train)})
+        return dataclasses.replace(self, profile=profile, x_train=x_train, y_train=y_train)
 
     @property
     def normalised(self) -> bool:
