@@ -9,7 +9,8 @@
 # Checks: the CUDA tests; the trial-runner bench on CUDA (the built-in loop and a torchvision
 # resnet18 at 224 px from a generated JPEG folder against the torchvision reference loop); one
 # job end to end (API, worker, resnet18 at 224 px, bf16 autocast, channels_last); the same job
-# on the GPU slot pool, two slots on one GPU (hpadvisor worker --gpus 0 --slots 2).
+# on the GPU slot pool, two slots on one GPU (hpadvisor worker --gpus 0 --slots 2); a folder
+# three times the memory budget streamed from disk to the GPU against the same folder in memory.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -41,6 +42,7 @@ summary() {
     bench-builtin|bench-folder)
       grep -E 'images/s|x$' "$LOGS/$1.log" | sed -E 's/ +/ /g' | tr '\n' ';' ;;
     job|slot-pool) tail -1 "$LOGS/$1.log" ;;
+    streamed) tail -3 "$LOGS/$1.log" | sed -E "s/ +/ /g" | tr "\n" ";" ;;
   esac
 }
 
@@ -51,6 +53,8 @@ check bench-folder 200 "$PY" bench/trial_runner.py --device cuda --folder --mode
   --images 4000 --size 224 --epochs 2 --rounds 2 --workers 8
 check job 200 "$PY" bench/gpu_job.py --device cuda --model resnet18 --size 224 --images 2000 \
   --trials 3 --epochs 3 --timeout 180
+check streamed 90 "$PY" bench/streamed_data.py --device cuda --images 20000 --size 64 \
+  --epochs 2 --threads 8
 check slot-pool 150 "$PY" bench/gpu_job.py --device cuda --model resnet18 --size 224 \
   --images 2000 --trials 4 --epochs 3 --timeout 120 --worker-args "--gpus 0 --slots 2"
 exit $failed

@@ -71,3 +71,30 @@ def test_a_cuda_trial_checkpoints_and_resumes(data):
                         report=lambda epoch: reported.append(epoch.epoch))
     assert reported == [2, 3] and len(resumed.history) == 3
     assert resumed.history[0] == whole.history[0]  # restored, not re-run
+
+
+def test_a_folder_over_the_memory_budget_streams_from_disk_to_cuda(tmp_path):
+    """Pinned window buffers, one copy per window, batches cut on the device; the epoch sees
+    every training image once and the trial learns."""
+    import json
+
+    from test_data_on_disk import make_bars  # the same generated folder as the CPU tests
+
+    from worker.trainer.datasets import load_dataset, register_datasets_from_config
+    from worker.trainer.disk_images import DiskImages
+
+    folder = make_bars(tmp_path / "bars", per_class=100, side=16)
+    config = tmp_path / "worker.json"
+    config.write_text(json.dumps({"datasets": [{"name": "bars-cuda", "path": str(folder),
+                                                "format": "folder", "horizontal_flip_ok": False,
+                                                "image_size": 16}]}))
+    register_datasets_from_config(config)
+    data = load_dataset("bars-cuda", tmp_path / "cache", memory_budget=100 * 16 * 16 * 3)
+    assert isinstance(data.x_train, DiskImages)
+    batches = run.Batches.place(data.x_train, data.y_train, torch.device("cuda"), None, seed=1)
+    seen = sum(len(labels) for images, labels in batches.epoch(torch.Generator(), 16, 20)
+               if images.is_cuda)
+    assert seen == 320
+    result = run_trial({"epochs": 3, "batch_size": 16, "learning_rate": 0.05}, data,
+                       "small_cnn", device="cuda")
+    assert result.best_val_accuracy > 0.5
