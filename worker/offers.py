@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.failures import database_error
 from worker.schemas import BUILTIN_OBJECTIVE
 from worker.store.models import Job, WorkerOffer
 
@@ -134,8 +135,16 @@ class OfferHeartbeat:
             row.expires_at = now + timedelta(seconds=self.grace_s)
 
     def start(self) -> None:
-        """The first beat (raises if the database refuses it), then the thread."""
-        self.beat()
+        """The first beat, then the thread. A database that is unreachable now is waited for
+        like any lost database: the offer is recorded at the next beat that gets through (the
+        worker's loop waits for the database meanwhile); any other error is raised."""
+        try:
+            self.beat()
+        except Exception as error:
+            if database_error(error) is None:
+                raise
+            log.warning("could not record this worker's offer yet (%s); trying again every "
+                        "%.0f s", str(error).splitlines()[0], self.interval_s)
         self._thread = threading.Thread(target=self._run, name="offer-heartbeat", daemon=True)
         self._thread.start()
 

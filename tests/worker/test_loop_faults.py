@@ -10,6 +10,7 @@ enqueued), and at every write a running trial makes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,7 +31,7 @@ from worker import loop, objectives, results, trial_run
 from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR
-from worker.offers import Offer
+from worker.offers import Offer, OfferHeartbeat
 from worker.settings import Settings
 from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
 from worker.store.models import utcnow
@@ -185,6 +186,18 @@ def test_an_error_writing_progress_costs_no_trial_and_no_worker(job, monkeypatch
     assert [t.state for t in trials] == [TrialState.COMPLETE] * N_TRIALS
     assert row.state == "succeeded"
     assert "progress not written: TypeError" in caplog.text
+
+
+def test_a_worker_started_while_the_database_is_lost_records_its_offer_when_it_is_back(
+        job, monkeypatch, caplog):
+    url, job_id = job
+    drops_once(monkeypatch, OfferHeartbeat, "beat", lost_connection(), when=lambda: True)
+    with caplog.at_level(logging.WARNING, logger="hpadvisor.worker"):
+        worker_for(url, heartbeat_s=1).run(once=True)  # the loop beats again within a second
+    trials, row = finished(url, job_id)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * N_TRIALS
+    assert row.state == "succeeded"
+    assert "could not record this worker's offer yet" in caplog.text
 
 
 def test_a_job_that_keeps_breaking_the_worker_is_failed_with_the_reason(job, monkeypatch):
