@@ -23,6 +23,7 @@ from worker.full_run import full_run_result
 from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, CURVES_ATTR
+from worker.prior_sampler import dropped_prior
 from worker.probe import PROBE_ATTR
 from worker.states import ACTIVE_STATES, JobState
 from worker.store.models import Job, utcnow
@@ -97,6 +98,10 @@ def summarise(study: optuna.Study, job: Job, trials: list[FrozenTrial],
                               "importances": _importances(study, complete), "advisor": {}}
     if PROBE_ATTR in study.user_attrs:  # what the learning-rate probe found, and what it moved
         result["probe"] = study.user_attrs[PROBE_ATTR]
+    if job.sampler == "prior":  # whether the trials overruled the advice's prior, and why
+        dropped = dropped_prior(study)
+        result["prior"] = dropped or {"reason": "the prior held: no finished trial contradicted "
+                                                "the advice"}
     mine = _advisor_trial(trials)
     if mine is not None:
         advisor: dict[str, Any] = {"trial_number": mine.number, "state": mine.state.name.lower(),

@@ -30,7 +30,7 @@ MAX_TIMEOUT_S = 30 * 24 * 3600.0
 #: The smallest resolution a job's trials may train at.
 MIN_TRIAL_IMAGE_SIZE = 8
 
-Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc"]
+Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc", "prior"]
 Pruner = Literal["median", "hyperband", "successive_halving", "none"]
 BUILTIN_OBJECTIVE = "image-classification"
 #: A key `JobRequest.tune` may name: `_known_keys` checks it (its message lists the allowed

@@ -29,12 +29,16 @@ from optuna.samplers import (
 from advisor.schedules import default_params
 from advisor.schemas import SearchDimension
 from advisor.search_space import DEFAULT_TUNED
+from worker.prior_sampler import PriorSampler, widened
 
 
-def make_sampler(name: str, seed: int | None) -> BaseSampler:
+def make_sampler(name: str, seed: int | None,
+                 dims: list[SearchDimension] | None = None) -> BaseSampler:
     """Optuna's sampler for `name`; TPE keeps Optuna 5's defaults (multivariate, constant liar,
-    which keeps parallel workers from sampling the same point)."""
+    which keeps parallel workers from sampling the same point). ``prior`` is ours
+    (`worker.prior_sampler`): the advice's region `dims` as a prior, TPE as trials come in."""
     samplers = {
+        "prior": lambda: PriorSampler(dims or [], seed=seed),
         "tpe": lambda: TPESampler(seed=seed),
         "random": lambda: RandomSampler(seed=seed),
         "gp": lambda: GPSampler(seed=seed),
@@ -79,6 +83,12 @@ def tuned_dimensions(search_space: list[dict[str, Any]],
     keys = tune or list(DEFAULT_TUNED)
     dims = [SearchDimension.model_validate(d) for d in search_space]
     return [d for d in dims if d.key in keys]
+
+
+def searched_box(sampler: str, dims: list[SearchDimension]) -> list[SearchDimension]:
+    """What the trials of a job with `sampler` search: the advisor's region, or for the prior
+    sampler the wider box around it (the region is then the prior's, not a wall)."""
+    return widened(dims) if sampler == "prior" else dims
 
 
 def suggest(trial: optuna.Trial, dims: list[SearchDimension]) -> dict[str, Any]:

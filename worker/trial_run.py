@@ -36,6 +36,7 @@ from worker.objectives import CONFIG_ATTR, SLOT_ATTR, WORKER_ATTR, TrialContext,
 from worker.search import (
     make_pruner,
     make_sampler,
+    searched_box,
     suggest,
     trial_config,
     trial_seeds,
@@ -127,7 +128,8 @@ class TrialRun:
         seeds = trial_seeds(job.seed or 0, job.trials_claimed)
         # (QMC's sequence is one per job: each trial takes its next point)
         study.sampler = make_sampler(job.sampler,
-                                     job.seed if job.sampler == "qmc" else seeds.sampler)
+                                     job.seed if job.sampler == "qmc" else seeds.sampler, dims)
+        box = searched_box(job.sampler, dims)
         study.pruner = make_pruner(job.pruner, epochs, job.n_trials)
         best = _best_value(study)
         progress: dict[str, Any] = {"trial": job.trials_claimed, "n_trials": job.n_trials,
@@ -169,7 +171,7 @@ class TrialRun:
             # It is given back before Optuna fails it, so that no worker ever sees it failed
             # with its re-run not yet queued (and finishes the job one trial short).
             try:
-                config = trial_config(advised, suggest(trial, dims))
+                config = trial_config(advised, suggest(trial, box))
                 trial.set_user_attr(CONFIG_ATTR, config)
                 trial.set_user_attr(WORKER_ATTR, self.rows.worker_name)
                 if self.slot is not None:

@@ -148,6 +148,9 @@ def job_report(job: dict[str, Any]) -> str:
         lines.append(f"diagnosis of the best trial: {diagnosis['state']} - "
                      f"{diagnosis['summary']}")
         lines += [f"  - {change['action']}" for change in diagnosis["changes"]]
+    prior = result.get("prior")
+    if prior:
+        lines.append(f"the advice as a prior: {prior['reason']}")
     full_run = result.get("full_run")
     if full_run:
         lines.append(f"for the full run (the trials trained on less): "

@@ -68,9 +68,12 @@ def test_digits_job_runs_to_success_with_advisor_first(stack):
                                             "diverging", "not_converged")
 
 
-def test_two_workers_share_one_job_and_run_exactly_n_trials(stack):
+@pytest.mark.parametrize("sampler", ["tpe", "prior"])
+def test_two_workers_share_one_job_and_run_exactly_n_trials(stack, request, sampler):
+    if sampler == "prior":
+        only_on("postgresql", request)  # the many-worker backend; the sampler's own tests
     server, url, directory = stack
-    job = submit(server, objective="quick", n_trials=12, pruner="none",
+    job = submit(server, objective="quick", n_trials=12, pruner="none", sampler=sampler,
                  training={"batch_size": 128, "epochs": 3})
     workers = [start_worker(url, directory, "--once", HPADVISOR_TEST_EPOCH_S="0.05")
                for _ in range(2)]
@@ -80,7 +83,11 @@ def test_two_workers_share_one_job_and_run_exactly_n_trials(stack):
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert sum(t.user_attrs.get("hpadvisor_role") == "advisor" for t in trials) == 1
     with server.client() as client:
-        assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+        detail = client.get(f"/v1/jobs/{job['id']}").json()
+    assert detail["state"] == "succeeded"
+    if sampler == "prior":  # the job says whether the trials kept or dropped the prior
+        assert detail["result"]["prior"]["reason"]
+        assert detail["result"]["best"]["value"] > 0.9  # the optimum's rate (0.3) was found
 
 
 def test_pruned_trials_appear_as_pruned(stack, request):
