@@ -1,0 +1,350 @@
+"""Benchmark: does a job started from the advice beat a plain Optuna study, on set-ups no rule,
+default or threshold was fitted to? (issue 20, part 4)
+
+Set-ups are generated image folders (`SETUPS`: their patterns, sizes, models, batches and
+budgets were chosen for this benchmark and no rule was tuned on them), each tuned with the same
+trial budget by these arms:
+
+* job (tpe) / job (prior) - the hpadvisor job exactly as a user submits it: `worker.jobs.
+  create_job` on a scratch SQLite database (the advisor with the data set's and the built
+  model's real profile), then a real `worker.loop.Worker` runs it in this process, learning-rate
+  probe included, with the job's sampler (`tpe`: the advisor's region, advice first; `prior`:
+  `worker.prior_sampler`);
+* plain TPE, reference defaults - Optuna's TPESampler over a practitioner's wide space
+  (`WIDE_SPACE`: learning rate over three decades, weight decay 1e-6..1e-1, label smoothing
+  0..0.2), every other value at torchvision's classification-reference defaults (`REFERENCE`);
+* plain TPE, advised defaults - the same space and sampler, every value it does not tune at the
+  advisor's: what the search itself adds;
+* random - Optuna's RandomSampler over the wide space, reference defaults.
+
+Every arm trains with the same trial runner (`worker.objectives.image_classification`), the
+same median pruner, one thread, on CPU unless `--device`. Seed s fixes the sampler's seed and
+the trials' training seeds of the plain arms (the jobs derive theirs from the job's seed).
+
+Printed per set-up, over seeds: the best validation accuracy after 1, 5, 10 and the full
+budget of trials (median and a bootstrap 90 % interval of the median), the trials each arm
+needs to reach plain TPE's (advised defaults) full-budget best, and epochs spent.
+
+    .venv/bin/python bench/tuning_quality.py --quick              # 1 set-up, 2 seeds, 4 trials
+    .venv/bin/python bench/tuning_quality.py                      # 4 set-ups, 5 seeds, 20 trials
+    .venv/bin/python bench/tuning_quality.py --setups bars-resnet --seeds 3 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from advisor.schemas import SearchDimension
+
+ARMS = {
+    "job-tpe": "job, sampler tpe (advice first, advisor's region)",
+    "job-prior": "job, sampler prior (advice as a prior)",
+    "tpe-reference": "plain TPE, wide space, reference defaults",
+    "tpe-advised": "plain TPE, wide space, advised defaults",
+    "random": "random, wide space, reference defaults",
+}
+TUNED = ["learning_rate", "weight_decay", "label_smoothing"]
+WIDE_SPACE = [
+    SearchDimension(key="learning_rate", type="float", low=1e-3, high=1.0, log=True),
+    SearchDimension(key="weight_decay", type="float", low=1e-6, high=1e-1, log=True),
+    SearchDimension(key="label_smoothing", type="float", low=0.0, high=0.2),
+]
+#: torchvision's classification reference (references/classification/train.py): SGD with
+#: momentum 0.9, weight decay 1e-4, a step decay every 30 epochs (so a constant rate over these
+#: budgets), no warmup, no label smoothing, random-resized crop 0.08-1 and a flip where allowed.
+REFERENCE = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4, "label_smoothing": 0.0,
+             "lr_schedule": "constant", "lr_schedule_params": {}, "warmup_epochs": 0,
+             "crop_scale": [0.08, 1.0], "learning_rate": 0.1}
+CHECKPOINTS = (1, 5, 10, 20)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """One unfitted set-up: a generated folder and how it is trained."""
+
+    name: str
+    pattern: str  # bars | blobs | rings
+    classes: int
+    images: int
+    side: int
+    model: str
+    batch_size: int
+    epochs: int
+
+
+SETUPS = [
+    Setup("bars-resnet", "bars", 6, 1200, 24, "resnet18", 32, 4),
+    Setup("blobs-mobilenet", "blobs", 8, 2400, 32, "mobilenet_v3_small", 64, 5),
+    Setup("rings-deit", "rings", 5, 1000, 32, "timm:deit_tiny_patch16_224", 16, 4),
+    Setup("bars-shufflenet", "bars", 10, 3000, 16, "shufflenet_v2_x0_5", 128, 6),
+]
+
+
+def make_folder(setup: Setup, root: Path) -> Path:
+    """`setup.images` PNGs of `setup.classes` classes; noise, jitter and clutter so that the
+    task is neither trivial nor hopeless at a few epochs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(len(setup.name))
+    side = setup.side
+    yy, xx = np.mgrid[0:side, 0:side]
+    for index in range(setup.images):
+        label = index % setup.classes
+        pixels = rng.normal(100, 40, (side, side, 3))
+        if setup.pattern == "bars":
+            row = int((label + rng.uniform(0, 0.6)) * side / setup.classes)
+            pixels[row : row + max(1, side // (2 * setup.classes)) + 1] += 90
+        elif setup.pattern == "blobs":
+            angle = 2 * math.pi * label / setup.classes + rng.normal(0, 0.25)
+            cx = side / 2 + side / 3.2 * math.cos(angle)
+            cy = side / 2 + side / 3.2 * math.sin(angle)
+            pixels[(xx - cx) ** 2 + (yy - cy) ** 2 < (side / 7) ** 2] += 80
+        else:  # rings: the class is the ring's radius
+            radius = side / 10 * (1 + label * 0.7 + rng.normal(0, 0.2))
+            distance = np.sqrt((xx - side / 2 + rng.normal(0, 2)) ** 2 +
+                               (yy - side / 2 + rng.normal(0, 2)) ** 2)
+            pixels[np.abs(distance - radius) < 1.2] += 90
+        pixels[..., label % 3] += 15  # a faint colour cue
+        folder = root / f"class_{label:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{index}.png")
+    return root
+
+
+def register(setup: Setup, scratch: Path) -> str:
+    """The set-up's folder, generated once under `scratch` and registered in this process."""
+    from worker.trainer.datasets import dataset_names, register_datasets_from_config
+
+    name = f"tq-{setup.name}"
+    folder = scratch / name
+    if not folder.exists():
+        make_folder(setup, folder.with_suffix(".partial"))
+        folder.with_suffix(".partial").rename(folder)
+    if name not in dataset_names():
+        config = scratch / f"{name}.json"
+        config.write_text(json.dumps({"datasets": [{
+            "name": name, "path": str(folder), "format": "folder", "horizontal_flip_ok": False,
+            "image_size": setup.side}]}))
+        register_datasets_from_config(config)
+    return name
+
+
+# --- arms ----------------------------------------------------------------------------------------
+
+def run_job(setup: Setup, dataset: str, sampler: str, seed: int, trials: int,
+            scratch: Path, device: str) -> list[optuna.trial.FrozenTrial]:
+    """The job path: create_job on a scratch database, one real worker runs it to the end."""
+    from worker import jobs, local_offer, loop
+    from worker.offers import Offer
+    from worker.schemas import BUILTIN_OBJECTIVE, JobRequest
+    from worker.settings import Settings
+    from worker.store import make_engine, make_sessionmaker, upgrade
+    from worker.store.optuna_rdb import cached, make_storage
+    from worker.studies import study_name_for
+
+    url = f"sqlite:///{scratch / f'{dataset}-{sampler}-{seed}.db'}"
+    upgrade(url)
+    local_offer.record_profiles(url)
+    engine = make_engine(url)
+    rdb = make_storage(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            job = jobs.create_job(session, cached(rdb), JobRequest.model_validate({
+                "dataset": dataset, "model": {"name": setup.model},
+                "training": {"batch_size": setup.batch_size, "epochs": setup.epochs},
+                "n_trials": trials, "sampler": sampler, "pruner": "median", "seed": seed,
+                "tune": TUNED}))
+        loop.Worker(url, loop.WorkerOptions(poll_s=0.01, threads=1, device=device),
+                    settings=Settings(heartbeat_s=60),
+                    offer=Offer(objectives=(BUILTIN_OBJECTIVE,), datasets=(dataset,))).run(
+                        once=True)
+        return optuna.load_study(study_name=study_name_for(job.id), storage=rdb).get_trials()
+    finally:
+        rdb.engine.dispose()
+        engine.dispose()
+
+
+def advised_values(setup: Setup, dataset: str) -> dict[str, Any]:
+    """The advisor's configuration for this set-up (as a job would get it)."""
+    from worker import jobs, registry
+    from worker.schemas import JobRequest
+
+    data = registry.DatasetInfo(**_profile(dataset).model_dump(), builtin=False, hosts=[])
+    request = JobRequest.model_validate({"dataset": dataset, "model": {"name": setup.model},
+                                         "training": {"batch_size": setup.batch_size,
+                                                      "epochs": setup.epochs}})
+    return dict(jobs.advise(request, data).hyperparameters)
+
+
+def _profile(dataset: str) -> Any:
+    from worker.trainer.datasets import dataset_profile
+
+    return dataset_profile(dataset)
+
+
+def run_plain(setup: Setup, dataset: str, arm: str, seed: int, trials: int,
+              device: str) -> list[optuna.trial.FrozenTrial]:
+    """A plain Optuna study over the wide space, trained by the same trial runner."""
+    from worker.objectives import TrialContext, image_classification
+    from worker.search import make_pruner, suggest, trial_config
+
+    fixed = dict(REFERENCE) if arm in ("tpe-reference", "random") else advised_values(
+        setup, dataset)
+    fixed.update({"epochs": setup.epochs, "batch_size": setup.batch_size})
+    sampler = (optuna.samplers.RandomSampler(seed=seed) if arm == "random"
+               else optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(direction="maximize", sampler=sampler,
+                                pruner=make_pruner("median", setup.epochs, trials))
+
+    def objective(trial: optuna.Trial) -> float:
+        config = trial_config(fixed, suggest(trial, WIDE_SPACE))
+        return image_classification(TrialContext(
+            trial=trial, config=config, dataset=dataset, model=setup.model, device=device,
+            seed=1000 * seed + trial.number, threads=1))
+
+    study.optimize(objective, n_trials=trials, catch=(Exception,))
+    return study.get_trials()
+
+
+def run_one(setup: Setup, arm: str, seed: int, trials: int, scratch: str,
+            device: str) -> dict[str, Any]:
+    """One study in this process; its values and epochs spent per trial."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.perf_counter()
+    dataset = register(setup, Path(scratch))
+    if arm.startswith("job-"):
+        found = run_job(setup, dataset, arm.removeprefix("job-"), seed, trials, Path(scratch),
+                        device)
+    else:
+        found = run_plain(setup, dataset, arm, seed, trials, device)
+    found.sort(key=lambda t: t.number)
+    out = {"setup": setup.name, "arm": arm, "seed": seed,
+           "values": [t.value if t.state == TrialState.COMPLETE else None for t in found],
+           "epochs": [len(t.intermediate_values) for t in found],
+           "params": [t.params for t in found], "seconds": time.perf_counter() - started}
+    print(f"[{setup.name} {arm} seed {seed}] best {max(v or 0 for v in out['values']):.3f} "
+          f"in {out['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return out
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def best_so_far(values: list[float | None]) -> list[float]:
+    best, out = 0.0, []
+    for value in values:
+        best = max(best, value or 0.0)
+        out.append(best)
+    return out
+
+
+def trials_to_reach(values: list[float | None], target: float) -> float:
+    return next((n + 1 for n, b in enumerate(best_so_far(values)) if b >= target - 1e-9),
+                math.inf)
+
+
+def median_interval(samples: list[float], rounds: int = 2000) -> tuple[float, float, float]:
+    """The median and a bootstrap 90 % interval of the median."""
+    rng = random.Random(0)
+    finite = [s for s in samples if math.isfinite(s)]
+    if not finite:
+        return math.inf, math.inf, math.inf
+    medians = sorted(statistics.median(rng.choices(samples, k=len(samples)))
+                     for _ in range(rounds))
+    return statistics.median(samples), medians[int(0.05 * rounds)], medians[int(0.95 * rounds)]
+
+
+def figures(done: list[dict[str, Any]], trials: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for setup in sorted({d["setup"] for d in done}):
+        runs = [d for d in done if d["setup"] == setup]
+        by = {arm: [d for d in runs if d["arm"] == arm] for arm in ARMS}
+        target = {d["seed"]: max(v or 0 for v in d["values"]) for d in by["tpe-advised"]}
+        table = {}
+        for arm, studies in by.items():
+            if not studies:
+                continue
+            curves = [best_so_far(s["values"]) for s in studies]
+            row = {f"best@{c}": median_interval([curve[min(c, len(curve)) - 1]
+                                                 for curve in curves])
+                   for c in [c for c in CHECKPOINTS if c < trials] + [trials]}
+            row["to_reach_tpe_advised"] = median_interval(
+                [trials_to_reach(s["values"], target[s["seed"]]) for s in studies
+                 if s["seed"] in target])
+            row["epochs_spent"] = statistics.median(sum(s["epochs"]) for s in studies)
+            after_three = [sum(1 for v, b in zip(s["values"][3:], best_so_far(s["values"])[3:],
+                                                 strict=True) if (v or 0) < b - 0.10)
+                           / max(1, len(s["values"]) - 3) for s in studies]
+            row["share_10_below_after_3"] = statistics.median(after_three)
+            table[arm] = row
+        out[setup] = table
+    return out
+
+
+def print_figures(table: dict[str, Any], trials: int, seeds: int) -> None:
+    for setup, rows in table.items():
+        print(f"\n{setup} ({seeds} seeds, {trials} trials): median [90% interval]")
+        keys = [k for k in next(iter(rows.values())) if k.startswith("best@")]
+        print(f"{'arm':<48}" + "".join(f"{k:>22}" for k in keys)
+              + f"{'to reach TPE-advised':>22}{'epochs':>8}{'>=10 below':>11}")
+        for arm, row in rows.items():
+            cells = "".join(f"{row[k][0]:>8.3f} [{row[k][1]:.3f},{row[k][2]:.3f}]" for k in keys)
+            reach = row["to_reach_tpe_advised"]
+            reach_text = ">" + str(trials) if not math.isfinite(reach[0]) else f"{reach[0]:g}"
+            print(f"{ARMS[arm]:<48}{cells}{reach_text:>22}{row['epochs_spent']:>8.0f}"
+                  f"{row['share_10_below_after_3']:>10.0%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setups", help="comma-separated names (default: all): "
+                        + ", ".join(s.name for s in SETUPS))
+    parser.add_argument("--arms", help="comma-separated (default: all): " + ", ".join(ARMS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="studies run at once")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="1 set-up, 2 seeds, 4 trials")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    setups = SETUPS[:1] if args.quick else [s for s in SETUPS if not args.setups
+                                             or s.name in args.setups.split(",")]
+    if args.quick:
+        args.seeds, args.trials = 2, 4
+        setups = [dataclasses.replace(setups[0], images=300, epochs=2)]
+    arms = [a for a in ARMS if not args.arms or a in args.arms.split(",")]
+    with tempfile.TemporaryDirectory() as scratch:
+        for setup in setups:  # generate the folders once, before the workers start
+            register(setup, Path(scratch))
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
+            futures = [pool.submit(run_one, setup, arm, seed, args.trials, scratch, args.device)
+                       for setup in setups for seed in range(args.seeds) for arm in arms]
+            done = [future.result() for future in futures]
+    table = figures(done, args.trials)
+    if args.json:
+        print(json.dumps({"figures": table, "studies": done}, default=str))
+    else:
+        print_figures(table, args.trials, args.seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
