@@ -31,10 +31,11 @@ import time
 from pathlib import Path
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.append(str(Path(__file__).parent))  # after the packages: bench/advisor.py shadows none
 
 import numpy as np
 import torch
-from PIL import Image
+from trial_runner import make_jpeg_folder
 
 from worker.dataset_profile import DatasetProfile
 from worker.trainer.config import TrialConfig
@@ -43,19 +44,6 @@ from worker.trainer.image_folder import load_folder
 from worker.trainer.run import BatchAugmenter, Batches, Normaliser, resolve_device, run_trial
 
 CLASSES = 10
-
-
-def make_folder(root: Path, images: int, side: int) -> Path:
-    rng = np.random.default_rng(0)
-    tints = rng.integers(40, 215, (CLASSES, 3))
-    for index in range(images):
-        label = index % CLASSES
-        folder = root / f"class_{label}"
-        folder.mkdir(parents=True, exist_ok=True)
-        noise = rng.integers(-40, 40, (side, side, 3))
-        pixels = np.clip(tints[label] + noise, 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"{index:06d}.jpg", quality=90)
-    return root
 
 
 def drop_page_cache(data) -> None:
@@ -105,7 +93,7 @@ def main() -> None:
                                   "epochs": args.epochs, "device": str(device),
                                   "threads": args.threads}
     with tempfile.TemporaryDirectory() as scratch:
-        root = make_folder(Path(scratch) / "folder", args.images, args.size)
+        root = make_jpeg_folder(Path(scratch) / "folder", args.images, args.size)
         cache = Path(scratch) / "cache"
         profile = DatasetProfile(name="bench", num_train=1, num_val=1, num_classes=CLASSES,
                                  image_size=args.size, channels=3, horizontal_flip_ok=True)

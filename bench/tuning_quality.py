@@ -47,10 +47,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.append(str(Path(__file__).parent))  # after the packages: bench/advisor.py shadows none
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
+from seeded_search import best_so_far, trials_to_reach
 
 from advisor.schemas import SearchDimension
 
@@ -246,19 +248,6 @@ def run_one(setup: Setup, arm: str, seed: int, trials: int, scratch: str,
 
 
 # --- figures -------------------------------------------------------------------------------------
-
-def best_so_far(values: list[float | None]) -> list[float]:
-    best, out = 0.0, []
-    for value in values:
-        best = max(best, value or 0.0)
-        out.append(best)
-    return out
-
-
-def trials_to_reach(values: list[float | None], target: float) -> float:
-    return next((n + 1 for n, b in enumerate(best_so_far(values)) if b >= target - 1e-9),
-                math.inf)
-
 
 def median_interval(samples: list[float], rounds: int = 2000) -> tuple[float, float, float]:
     """The median and a bootstrap 90 % interval of the median."""
