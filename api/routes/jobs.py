@@ -25,8 +25,9 @@ Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
              dependencies=[RequireKey], responses={**MUTATING, **invalid(
                  "`objective` or `dataset` is not one a worker offers (GET /v1/objectives, GET "
                  "/v1/datasets), `model.name` is not a model the objective can build (the "
-                 "answer lists those it can), or `training.pretrained` asks for weights no "
-                 "worker has for the model")})
+                 "answer lists those it can), `training.pretrained` asks for weights no "
+                 "worker has for the model, or `training.image_size` is above the data set's "
+                 "resolution")})
 def create_job(body: JobRequest, session: SessionDep, storage: StorageDep) -> JobDetail:
     """Ask the advisor, store the job (queued) and create its Optuna study."""
     return jobs.create_job(session, storage, body)

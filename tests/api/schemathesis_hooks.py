@@ -20,7 +20,8 @@ UNSTATED_RULES: dict[str, dict[tuple[str, ...], str]] = {
         ("body", "objective"): "an objective a worker registered",
         ("body", "dataset"): "a data set a worker registered",
         ("body", "model", "name"): "a model the objective can build",
-        ("body", "training", "pretrained"): "pretrained weights a worker has for the model"},
+        ("body", "training", "pretrained"): "pretrained weights a worker has for the model",
+        ("body", "training", "image_size"): "at most the data set's resolution"},
     "POST /v1/diagnoses": {
         ("body",): "train_accuracy and val_accuracy of equal length"},
 }
