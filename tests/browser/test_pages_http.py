@@ -18,13 +18,15 @@ import pytest
 from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
+from sqlalchemy import update
 
 from api.app import create_app
 from api.dashboard import figures
 from api.dashboard.figures import PLOT_NAMES
 from worker import trials as queries
+from worker.full_run import full_run_result
 from worker.settings import Settings
-from worker.store import upgrade
+from worker.store import Job, make_engine, make_sessionmaker, session_scope, upgrade
 
 XSS = '<script>window.__xss = 1</script><img src="x" onerror="window.__xss = 2">'
 
@@ -206,3 +208,21 @@ def test_plotly_is_served_by_the_app(client: TestClient) -> None:
     assert client.get("/static/..%2Fapp.py").status_code == 404
     html = client.get("/recommend", params={"model": "resnet50"}).text
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
+
+
+def test_a_job_tuned_on_a_fraction_shows_the_prior_and_the_full_run(client: TestClient) -> None:
+    job = create_job(client, sampler="prior",
+                     training={"batch_size": 64, "epochs": 4, "data_fraction": 0.25,
+                               "image_size": 16})
+    assert job["full_run"]["hyperparameters"]["epochs"] == 4
+    result = {"prior": {"reason": "the prior held: no finished trial contradicted the advice"},
+              "full_run": full_run_result(job["recommendation"], job["full_run"],
+                                          {"learning_rate": 0.05})}
+    engine = make_engine(client.database_url)  # type: ignore[attr-defined]
+    with session_scope(make_sessionmaker(engine)) as session:
+        session.execute(update(Job).where(Job.id == job["id"]).values(result=result))
+    engine.dispose()
+    page = client.get(f"/jobs/{job['id']}").text
+    assert "The advice as a prior: the prior held" in page
+    assert "The trials trained on 25.0% of the images at 16 px; for the full run:" in page
+    assert "learning_rate: the best trial&#39;s 0.05 x" in page
