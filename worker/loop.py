@@ -172,8 +172,11 @@ class Worker:
     def work_on_guarded(self, job_id: int) -> bool:
         """`work_on`, where an error that is not the database's stops this job's turn (logged
         in one line), not the worker; after MAX_RETRIES in a row the job is failed with it."""
+        from worker.trainer.folder_cache import decode_listener  # torch: worker processes only
+
         try:
-            ran = self.work_on(job_id)
+            with decode_listener(partial(self.decoding, job_id)):
+                ran = self.work_on(job_id)
         except Exception as error:
             if database_error(error) is not None:
                 raise
@@ -189,6 +192,21 @@ class Worker:
             return False
         self.job_errors.pop(job_id, None)
         return ran
+
+    def decoding(self, job_id: int, done: int, total: int, rate: float) -> None:
+        """A first decode of the job's image folder goes on (before its probe or a trial can
+        train): say so in the job's progress (`decoding`), keeping what it held; a progress
+        write the database refuses is only logged (the decode goes on)."""
+        try:
+            job = self.rows.load(job_id)
+            progress = dict((job.progress if job is not None else None) or {})
+            progress["decoding"] = {"done": done, "total": total, "images_per_s": round(rate)}
+            if done >= total:
+                progress.pop("decoding")
+            self.rows.write_progress(job_id, progress)
+        except Exception as error:
+            log.warning("job %d: could not write the decode's progress: %s", job_id,
+                        first_line(error), extra={"job_id": job_id})
 
     def work_on(self, job_id: int) -> bool:
         """Run trials of one job while it has budget; finish it when all are done. Returns

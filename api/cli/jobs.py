@@ -114,6 +114,10 @@ def progress_line(job: dict[str, Any]) -> str:
         parts.append(f"epoch {progress['epoch']}" + (f"/{epochs}" if epochs else ""))
         if progress.get("slot"):
             parts.append(f"on {progress['slot']}")
+    decoding = progress.get("decoding")
+    if job["state"] in ("queued", "running") and decoding:
+        parts.append(f"decoding images {decoding['done']}/{decoding['total']} "
+                     f"({decoding['images_per_s']}/s)")
     parts.append(_best(job))
     if job.get("waiting"):
         parts.append(job["waiting"])

@@ -145,6 +145,9 @@
       now = summary.state === "succeeded" ? "Finished." : "Job " + summary.state + ".";
     } else if (summary.waiting) {
       now = summary.waiting.charAt(0).toUpperCase() + summary.waiting.slice(1) + ".";
+    } else if (p.decoding) {
+      now = "Decoding the images once before training: " + p.decoding.done + "/" +
+        p.decoding.total + " (" + p.decoding.images_per_s + " images/s).";
     } else if (p.trial_number !== undefined && p.epoch !== undefined) {
       now = "Running trial " + p.trial_number + " (" + p.trial + "/" + p.n_trials + ")" +
         (p.slot ? " on " + p.slot : "") + ", epoch " +

@@ -188,3 +188,48 @@ def test_resident_memory_stays_under_the_budget_while_training_from_a_larger_cac
     assert streamed["accuracy"] > 0.5  # it learnt from the streamed images
     in_memory = measure("none")  # the control: the same trial holding the images grows more
     assert in_memory["peak"] - in_memory["training"] > data_bytes * 0.9, in_memory
+
+
+def test_a_jobs_first_decode_shows_in_its_progress(tmp_path: Path, monkeypatch) -> None:
+    from api.cli.jobs import progress_line
+    from worker import jobs, local_offer, loop
+    from worker.job_rows import JobRows
+    from worker.offers import Offer
+    from worker.schemas import BUILTIN_OBJECTIVE, JobRequest
+    from worker.settings import Settings
+    from worker.store import make_engine, make_sessionmaker, upgrade
+    from worker.store.optuna_rdb import cached, make_storage
+    from worker.trainer import folder_cache
+
+    monkeypatch.setattr(folder_cache, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(folder_cache, "DECODE_BLOCK", 16)
+    register(tmp_path, "bars-progress", make_bars(tmp_path / "bars", per_class=40), 16)
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url)
+    local_offer.record_profiles(url)
+    engine, rdb = make_engine(url), make_storage(url)
+    with make_sessionmaker(engine)() as session:
+        job = jobs.create_job(session, cached(rdb), JobRequest.model_validate({
+            "dataset": "bars-progress", "model": {"name": "small_cnn"}, "n_trials": 1,
+            "pruner": "none", "training": {"batch_size": 32, "epochs": 1}}))
+    written: list[dict] = []
+    write = JobRows.write_progress
+
+    def spy(self: JobRows, job_id: int, progress: dict) -> str:
+        written.append(dict(progress))
+        return write(self, job_id, progress)
+
+    monkeypatch.setattr(JobRows, "write_progress", spy)
+    loop.Worker(url, loop.WorkerOptions(poll_s=0.01, threads=1),
+                settings=Settings(probe=False, cache_dir=tmp_path / "cache"),
+                offer=Offer(objectives=(BUILTIN_OBJECTIVE,), datasets=("bars-progress",))).run(
+                    once=True)
+    decoding = [p["decoding"] for p in written if "decoding" in p]
+    assert [d["done"] for d in decoding] == list(range(16, 160, 16))
+    assert all(d["total"] == 160 and d["images_per_s"] > 0 for d in decoding)
+    assert "decoding" not in written[-1]  # gone once the decode is done
+    line = progress_line({"id": job.id, "state": "running", "n_trials": 1,
+                          "progress": {"trial": 1, "decoding": decoding[0]}})
+    assert f"decoding images 16/160 ({decoding[0]['images_per_s']}/s)" in line
+    rdb.engine.dispose()
+    engine.dispose()

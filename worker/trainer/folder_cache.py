@@ -32,6 +32,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,20 @@ log = logging.getLogger("hpadvisor.worker")
 
 #: `progress(done, total)`, called every `PROGRESS_EVERY_S` seconds and at the end.
 Progress = Callable[[int, int], None]
+#: Who else hears of a decode's progress in this context, as (done, total, images per second):
+#: a worker writes it into the job's progress (`decode_listener`).
+_LISTENER: ContextVar[Callable[[int, int, float], None] | None] = ContextVar(
+    "hpadvisor_decode_listener", default=None)
+
+
+@contextlib.contextmanager
+def decode_listener(listener: Callable[[int, int, float], None]) -> Iterator[None]:
+    """Within the block, every decode of this context also reports to `listener`."""
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
 
 
 def default_cache_dir() -> Path:
@@ -232,3 +247,6 @@ def _report(progress: Progress | None, done: int, total: int, rate: float) -> No
         progress(done, total)
     else:
         log.info("images decoded %d/%d (%.0f images/s)", done, total, rate)
+    listener = _LISTENER.get()
+    if listener is not None:
+        listener(done, total, rate)
