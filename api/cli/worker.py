@@ -5,10 +5,12 @@ storage-proxy`: Optuna's gRPC storage proxy in front of that database, for hundr
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 from api.errors import UsageError
@@ -40,6 +42,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
                         "each with a share of the cores unless --threads is given)")
     _add_log_json(worker, settings)
     worker.set_defaults(handler=run_worker)
+
+    prepare = subparsers.add_parser(
+        "prepare", help="decode a worker config's image folders into the cache now, once for "
+        "every worker and job of this host")
+    prepare.add_argument("--config", required=True, help="worker config file (TOML or JSON)")
+    prepare.add_argument("--json", action="store_true", help="one JSON object per data set")
+    _add_log_json(prepare, settings)
+    prepare.set_defaults(handler=run_prepare)
 
     proxy = subparsers.add_parser(
         "storage-proxy", help="serve Optuna's storage of the database to workers over gRPC")
@@ -102,6 +112,55 @@ def run_pool(args: argparse.Namespace, url: str) -> int:
     logging.getLogger("hpadvisor.worker").info(
         "a pool of %d slots: %s", len(pool.slots), ", ".join(s.name for s in pool.slots))
     return pool.run()
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    """Decode every `format = "folder"` data set of the config into the cache
+    (HPADVISOR_CACHE_DIR), with progress on stderr; one line (or JSON object) per data set."""
+    _setup_logging(args.log_json)
+    import time
+
+    from worker.trainer.dataset_config import read_dataset_config
+    from worker.trainer.image_folder import decode_folder
+
+    try:
+        datasets = read_dataset_config(args.config)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--config: {error}") from None
+    for dataset in datasets:
+        if dataset.format != "folder":
+            continue
+        profile = dataset.profile()
+        decoded: list[int] = []
+        started = time.perf_counter()
+        cache = decode_folder(dataset.path, profile.channels, profile.image_size,
+                              dataset.val_fraction, progress=_progress_line(decoded),
+                              cache_dir=args.settings.cache_dir)
+        line = {"name": dataset.name, "images": cache.count, "image_size": profile.image_size,
+                "decoded_mb": round(cache.nbytes / 2**20, 1), "decoded_now": bool(decoded),
+                "seconds": round(time.perf_counter() - started, 1),
+                "cache": str(cache.directory)}
+        if args.json:
+            print(json.dumps(line), flush=True)
+        else:
+            print(f"{line['name']}: {line['images']} images at {line['image_size']} px "
+                  f"({line['decoded_mb']} MB) {'decoded' if decoded else 'already cached'} "
+                  f"in {line['seconds']} s: {line['cache']}", flush=True)
+    return 0
+
+
+def _progress_line(decoded: list[int]) -> Callable[[int, int], None]:
+    """Progress on stderr (images n/N, rate); notes in `decoded` that a decode ran."""
+    import time
+
+    started = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        decoded.append(done)
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"images decoded {done}/{total} ({rate:.0f} images/s)", file=sys.stderr,
+              flush=True)
+    return report
 
 
 def run_worker(args: argparse.Namespace) -> int:

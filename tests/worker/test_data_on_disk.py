@@ -233,3 +233,25 @@ def test_a_jobs_first_decode_shows_in_its_progress(tmp_path: Path, monkeypatch) 
     assert f"decoding images 16/160 ({decoding[0]['images_per_s']}/s)" in line
     rdb.engine.dispose()
     engine.dispose()
+
+
+def test_prepare_decodes_a_configs_folders_once_for_the_host(tmp_path: Path) -> None:
+    folder = make_bars(tmp_path / "bars", per_class=10)
+    config = tmp_path / "worker.toml"
+    config.write_text(f'[[datasets]]\nname = "bars"\npath = "{folder}"\nformat = "folder"\n'
+                      'horizontal_flip_ok = false\nimage_size = 16\n')
+    env = {**os.environ, "HPADVISOR_CACHE_DIR": str(tmp_path / "cache")}
+
+    def prepare() -> tuple[dict, str]:
+        run = subprocess.run([sys.executable, "-m", "api.cli", "prepare", "--config",
+                              str(config), "--json"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout), run.stderr
+
+    first, shown = prepare()
+    assert first["decoded_now"] and first["images"] == 40
+    assert "images decoded 40/40 (" in shown  # progress on stderr, JSON on stdout
+    assert Path(first["cache"], "images.npy").is_file()
+    again, _ = prepare()
+    assert not again["decoded_now"] and again["cache"] == first["cache"]

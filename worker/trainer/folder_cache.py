@@ -191,6 +191,7 @@ def _build(directory: Path, samples: list[tuple[str, int]], val_fraction: float,
     partial = directory.with_name(f"{directory.name}.{os.getpid()}.tmp")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    started = time.monotonic()
     try:
         mean, std = _decode_into(partial / "images.npy", [samples[i][0] for i in order],
                                  num_train, shape, decode, progress)
@@ -201,6 +202,8 @@ def _build(directory: Path, samples: list[tuple[str, int]], val_fraction: float,
             "shape": list(shape), "mean": mean, "std": std}))
         shutil.rmtree(directory, ignore_errors=True)  # an entry of an older version
         partial.rename(directory)
+        log.info("decoded %d images into the cache %s in %.1f s", len(order), directory,
+                 time.monotonic() - started)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     built = FolderCache.open(directory)
@@ -233,8 +236,6 @@ def _decode_into(file: Path, files: list[str], num_train: int, shape: tuple[int,
             if time.monotonic() - last >= PROGRESS_EVERY_S or done == total:
                 last = time.monotonic()
                 _report(progress, done, total, done / max(last - started, 1e-9))
-    log.info("decoded %d images into %s in %.1f s", total, file.parent.name,
-             time.monotonic() - started)
     values = np.arange(256, dtype=np.float64) / 255.0
     count = max(1, int(histograms[0].sum()))
     mean = histograms @ values / count

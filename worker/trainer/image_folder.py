@@ -22,7 +22,8 @@ from worker.trainer.disk_images import DiskImages, default_memory_budget
 from worker.trainer.folder_cache import FolderCache, cache_key, default_cache_dir, folder_cache
 from worker.trainer.splits import LoadedDataset
 
-__all__ = ["default_cache_dir", "folder_summary", "load_folder", "read_image_folder"]
+__all__ = ["decode_folder", "default_cache_dir", "folder_summary", "load_folder",
+           "read_image_folder"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 #: An image folder without an image_size is resized to its first image's larger side, at most.
@@ -74,8 +75,11 @@ def _decode(file: str, channels: int, size: int) -> np.ndarray:
     return array.reshape(size, size, channels)
 
 
-def _cache(path: Path, channels: int, size: int, val_fraction: float,
-           progress: Callable[[int, int], None] | None, cache_dir: Path | None) -> FolderCache:
+def decode_folder(path: Path, channels: int, size: int, val_fraction: float,
+                  progress: Callable[[int, int], None] | None = None,
+                  cache_dir: Path | None = None) -> FolderCache:
+    """The folder's cache entry under `cache_dir` (None: `default_cache_dir()`), decoded first
+    when there is none yet (once per host: see `worker.trainer.folder_cache`)."""
     samples = _folder_files(path)
     key = cache_key(path, samples, channels, size, val_fraction)
     return folder_cache(default_cache_dir() if cache_dir is None else Path(cache_dir), key,
@@ -93,7 +97,7 @@ def read_image_folder(
     The first call decodes the folder (threads; `progress(n, total)` every few seconds, else a
     log line with the rate) into its cache under `cache_dir`; later calls (and other processes
     of the host) re-open that cache, until the folder's listing changes."""
-    cache = _cache(path, channels, size, val_fraction, progress, cache_dir)
+    cache = decode_folder(path, channels, size, val_fraction, progress, cache_dir)
     listing = np.argsort(cache.order())
     images = torch.from_numpy(cache.read_all()[listing]).permute(0, 3, 1, 2)
     return images, torch.from_numpy(cache.labels()[listing])
@@ -108,8 +112,8 @@ def load_folder(
     When the decoded images take more than `memory_budget` bytes (None: half of the memory
     available now), they stay on disk: the splits are `DiskImages`, streamed by the trainer
     in windows within the budget."""
-    cache = _cache(path, profile.channels, profile.image_size, val_fraction, progress,
-                   cache_dir)
+    cache = decode_folder(path, profile.channels, profile.image_size, val_fraction, progress,
+                          cache_dir)
     budget = default_memory_budget() if memory_budget is None else memory_budget
     labels = torch.from_numpy(cache.labels())
     train, val = slice(0, cache.num_train), slice(cache.num_train, cache.count)
