@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -95,33 +94,13 @@ def test_a_trial_streamed_from_disk_learns_and_resumes_where_it_stopped(bars):
     assert whole.best_val_accuracy > 0.5  # four classes: chance is 0.25
 
 
-def test_two_processes_of_a_host_decode_a_folder_once(tmp_path: Path) -> None:
-    folder = make_bars(tmp_path / "bars", per_class=150, side=32)
-    script = textwrap.dedent(f"""
-        import json, sys
-        from pathlib import Path
-        from worker.trainer.image_folder import read_image_folder
-        calls = []
-        images, labels = read_image_folder(Path({str(folder)!r}), 3, 32,
-                                           progress=lambda done, total: calls.append(done),
-                                           cache_dir=Path({str(tmp_path / "cache")!r}))
-        print(json.dumps({{"decoded": bool(calls), "shape": list(images.shape)}}))
-    """)
-    processes = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
-                                  stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    answers = [json.loads(process.communicate(timeout=120)[0]) for process in processes]
-    assert sorted(answer["decoded"] for answer in answers) == [False, True]
-    assert all(answer["shape"] == [600, 3, 32, 32] for answer in answers)
-    images, _ = read_image_folder(folder, 3, 32, cache_dir=tmp_path / "cache")
-    assert images.shape == (600, 3, 32, 32)
-
-
 MEASURE = """
 import json, sys
 from pathlib import Path
 import torch
 from worker.dataset_profile import DatasetProfile
-from worker.trainer.datasets import LoadedDataset, register_datasets_from_config
+from worker.trainer.datasets import LoadedDataset, dataset_profile
+from worker.trainer.datasets import register_datasets_from_config
 from worker.trainer.disk_images import WINDOW_SHARE
 from worker.trainer.run import EVAL_BATCH_SIZE, run_trial
 
@@ -141,8 +120,9 @@ trial = {"epochs": 1, "batch_size": 32, "learning_rate": 0.05}
 # What training itself takes, measured first: the same model, batch, image size and evaluation
 # batch (the whole validation part here) on a small in-memory set, stored as the cache stores
 # images (NHWC, seen as NCHW).
-evaluated = EVAL_BATCH_SIZE if budget is None else min(
-    EVAL_BATCH_SIZE, int(budget * WINDOW_SHARE) // (side * side * 3))
+num_val = dataset_profile("large").num_val
+evaluated = min(num_val, EVAL_BATCH_SIZE) if budget is None else min(
+    num_val, EVAL_BATCH_SIZE, int(budget * WINDOW_SHARE) // (side * side * 3))
 profile = DatasetProfile(name="warm", num_train=256, num_val=evaluated, num_classes=4,
                          image_size=side, channels=3, horizontal_flip_ok=False)
 x = torch.randint(0, 256, (256 + evaluated, side, side, 3), dtype=torch.uint8)
@@ -235,23 +215,25 @@ def test_a_jobs_first_decode_shows_in_its_progress(tmp_path: Path, monkeypatch) 
     engine.dispose()
 
 
-def test_prepare_decodes_a_configs_folders_once_for_the_host(tmp_path: Path) -> None:
-    folder = make_bars(tmp_path / "bars", per_class=10)
+def test_two_processes_of_a_host_preparing_a_folder_decode_it_once(tmp_path: Path) -> None:
+    """`hpadvisor prepare` twice at once (two workers' hosts would do the same when a job
+    starts): one decodes, under the cache's lock, the other opens what it wrote."""
+    folder = make_bars(tmp_path / "bars", per_class=150, side=32)
     config = tmp_path / "worker.toml"
     config.write_text(f'[[datasets]]\nname = "bars"\npath = "{folder}"\nformat = "folder"\n'
-                      'horizontal_flip_ok = false\nimage_size = 16\n')
+                      'horizontal_flip_ok = false\nimage_size = 32\n')
     env = {**os.environ, "HPADVISOR_CACHE_DIR": str(tmp_path / "cache")}
-
-    def prepare() -> tuple[dict, str]:
-        run = subprocess.run([sys.executable, "-m", "api.cli", "prepare", "--config",
-                              str(config), "--json"], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=120)
-        assert run.returncode == 0, run.stderr
-        return json.loads(run.stdout), run.stderr
-
-    first, shown = prepare()
-    assert first["decoded_now"] and first["images"] == 40
-    assert "images decoded 40/40 (" in shown  # progress on stderr, JSON on stdout
-    assert Path(first["cache"], "images.npy").is_file()
-    again, _ = prepare()
-    assert not again["decoded_now"] and again["cache"] == first["cache"]
+    processes = [subprocess.Popen([sys.executable, "-m", "api.cli", "prepare", "--config",
+                                   str(config), "--json"], cwd=ROOT, env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+    runs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], runs
+    answers = [json.loads(out) for out, _ in runs]
+    assert sorted(answer["decoded_now"] for answer in answers) == [False, True]
+    assert answers[0]["cache"] == answers[1]["cache"] and answers[0]["images"] == 600
+    shown = next(err for (_, err), answer in zip(runs, answers, strict=True)
+                 if answer["decoded_now"])
+    assert "images decoded 600/600 (" in shown  # progress on stderr, JSON on stdout
+    images, _ = read_image_folder(folder, 3, 32, cache_dir=tmp_path / "cache")
+    assert images.shape == (600, 3, 32, 32)
