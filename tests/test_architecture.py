@@ -128,7 +128,8 @@ def test_no_sql_is_written_in_api() -> None:
 #: the command that writes it for the server processes it starts.
 READS_ENVIRONMENT = {"worker.settings"}
 WRITES_ENVIRONMENT = {"api.cli.serve"}
-#: Hands the whole environment on to the processes it starts (two variables added), reading none.
+#: Hands the whole environment on to the processes it starts (three variables added), reading
+#: none.
 PASSES_ENVIRONMENT_ON = {"worker.pool"}
 
 

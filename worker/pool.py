@@ -5,7 +5,8 @@ process pinned to its device, restarted if it dies, all stopped by one SIGTERM.
 `CUDA_VISIBLE_DEVICES` set to its GPU and `--device cuda` (`--slots N` with `--gpus`: N slots
 on each GPU); `--slots N` alone starts N slots on the worker's `--device` (on a machine without
 GPUs, the CPU: how the tests run it), each with a share of the cores as its torch threads
-unless `--threads` says otherwise. Every slot is an ordinary
+unless `--threads` says otherwise, and with an equal share of the host's default memory budget
+unless `HPADVISOR_MEMORY_BUDGET` says otherwise. Every slot is an ordinary
 `hpadvisor worker` with the pool's other options, so it claims, trains, checkpoints and offers
 exactly as a worker started by hand; its slot name (`gpu1`, `cpu0`) travels in
 `HPADVISOR_SLOT` and is recorded on each trial it runs (user attribute `slot`) and in the job's
@@ -31,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from worker.settings import default_memory_budget
+
 log = logging.getLogger("hpadvisor.worker")
 
 #: A slot that dies younger than this counts as crashing: its restart waits longer each time.
@@ -38,6 +41,8 @@ YOUNG_S = 30.0
 MAX_PAUSE_S = 60.0
 #: The variable naming a slot to its worker process.
 SLOT_ENV = "HPADVISOR_SLOT"
+#: The variable giving a slot its share of the host's memory (`Pool.share_memory`).
+MEMORY_ENV = "HPADVISOR_MEMORY_BUDGET"
 
 
 @dataclass
@@ -85,6 +90,14 @@ class Pool:
     poll_s: float = 0.2
     signals: int = 0
     status: int = 0
+    #: Each slot's memory budget in bytes, handed to it in `MEMORY_ENV` (None: the slots read
+    #: the user's own `HPADVISOR_MEMORY_BUDGET`).
+    memory_share: int | None = None
+
+    def share_memory(self, budget: int | None) -> None:
+        """Without a budget of the user's, each slot gets an equal part of the default one."""
+        if budget is None:
+            self.memory_share = default_memory_budget() // len(self.slots)
 
     @classmethod
     def of(cls, command: Sequence[str], gpus: list[str] | None, per_device: int) -> Pool:
@@ -96,6 +109,8 @@ class Pool:
 
     def start(self, slot: Slot) -> None:
         env = {**self.env, SLOT_ENV: slot.name}
+        if self.memory_share is not None:
+            env[MEMORY_ENV] = str(self.memory_share)
         command = list(self.command)
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu

@@ -37,7 +37,8 @@ The workers:
   ``~/.cache/hpadvisor/folders``).
 * ``HPADVISOR_MEMORY_BUDGET`` - how much host memory a data set's decoded images may take, in
   bytes or with a unit (``512M``, ``8G``; default half of the memory available when the data
-  set is loaded). An image folder larger than this is streamed from its cache on disk.
+  set is loaded; the slots of a pool, `hpadvisor worker --gpus/--slots`, share that default
+  equally). An image folder larger than this is streamed from its cache on disk.
 * ``HPADVISOR_SLOT`` - the slot this worker is in a pool (``hpadvisor worker --gpus`` /
   ``--slots`` sets it for each process it starts: ``gpu1``, ``slot0``); recorded on its trials.
 * ``HPADVISOR_ARTIFACTS`` - Optuna's artifact store for trial checkpoints and the best model of
@@ -54,6 +55,7 @@ The command line's client (``submit``, ``jobs``, ``evidence``, ``recommend --url
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,6 +71,21 @@ DEFAULT_ARTIFACTS = "./hpadvisor-artifacts"
 #: What a flag variable holds when it is off; anything else turns it on.
 OFF = ("0", "false", "no")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+#: The default memory budget: this share of the memory available when a data set is loaded.
+DEFAULT_BUDGET_SHARE = 0.5
+
+
+def default_memory_budget() -> int:
+    """Half of the memory available now (Linux's MemAvailable; the physical memory where that
+    is not known), in bytes: `Settings.memory_budget` when none is set."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(int(line.split()[1]) * 1024 * DEFAULT_BUDGET_SHARE)
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DEFAULT_BUDGET_SHARE)
 
 
 def parse_bytes(text: str) -> int:

@@ -109,6 +109,7 @@ def run_pool(args: argparse.Namespace, url: str) -> int:
             command += [flag, str(value)]
     command += ["--once"] * args.once + ["--log-json"] * args.log_json
     pool = Pool.of(command, gpus, per_device)
+    pool.share_memory(args.settings.memory_budget)
     logging.getLogger("hpadvisor.worker").info(
         "a pool of %d slots: %s", len(pool.slots), ", ".join(s.name for s in pool.slots))
     return pool.run()

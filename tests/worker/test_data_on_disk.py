@@ -237,3 +237,23 @@ def test_two_processes_of_a_host_preparing_a_folder_decode_it_once(tmp_path: Pat
     assert "images decoded 600/600 (" in shown  # progress on stderr, JSON on stdout
     images, _ = read_image_folder(folder, 3, 32, cache_dir=tmp_path / "cache")
     assert images.shape == (600, 3, 32, 32)
+
+
+def test_the_slots_of_a_pool_share_the_default_memory_budget(tmp_path: Path) -> None:
+    from worker.pool import Pool
+    from worker.settings import default_memory_budget
+
+    seen = tmp_path / "budget"
+    report = [sys.executable, "-c", "import os, sys; open(sys.argv[1], 'w').write("
+              "os.environ.get('HPADVISOR_MEMORY_BUDGET', 'unset'))", str(seen)]
+    pool = Pool.of(report, None, 4)
+    pool.share_memory(None)
+    pool.start(pool.slots[0])
+    assert pool.slots[0].process is not None and pool.slots[0].process.wait(timeout=30) == 0
+    assert int(seen.read_text()) == pytest.approx(default_memory_budget() / 4, rel=0.2)
+    given = Pool.of(report, None, 4)
+    given.env.pop("HPADVISOR_MEMORY_BUDGET", None)
+    given.share_memory(8 << 30)  # the user's own budget: each slot reads it as it is
+    given.start(given.slots[0])
+    assert given.slots[0].process is not None and given.slots[0].process.wait(timeout=30) == 0
+    assert seen.read_text() == "unset"

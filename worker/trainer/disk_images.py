@@ -26,29 +26,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from worker.settings import default_memory_budget
 from worker.trainer.folder_cache import FolderCache
+
+__all__ = ["DiskImages", "default_memory_budget"]
 
 #: A window holds at least this many chunks (drawn from anywhere in the part): the shuffle.
 CHUNKS_PER_WINDOW = 16
 #: The share of the memory budget one window may take (two are held, with the batches).
 WINDOW_SHARE = 0.25
-#: The default memory budget: this share of the memory available when a data set is loaded.
-DEFAULT_BUDGET_SHARE = 0.5
-
-
-def default_memory_budget() -> int:
-    """Half of the memory available now (Linux's MemAvailable; the physical memory where that
-    is not known), in bytes."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(int(line.split()[1]) * 1024 * DEFAULT_BUDGET_SHARE)
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DEFAULT_BUDGET_SHARE)
-
-
 @dataclass
 class DiskImages:
     """Images ``[start, stop)`` of a folder cache as uint8 NCHW, read when asked.
