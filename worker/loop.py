@@ -20,10 +20,12 @@ import logging
 import os
 import socket
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import optuna
 from optuna.storages import fail_stale_trials
@@ -34,6 +36,7 @@ from worker.checkpoints import open_artifact_store
 from worker.failures import MAX_RETRIES, database_error, first_line, one_line
 from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
+from worker.objectives import WORKER_ATTR
 from worker.offers import Offer, OfferHeartbeat
 from worker.proxy import HeartbeatGrpcStorage, is_grpc_url
 from worker.search import advisor_params, tuned_dimensions
@@ -43,7 +46,7 @@ from worker.store.db import make_engine, make_sessionmaker, redacted
 from worker.store.models import Job
 from worker.studies import study_name_for
 from worker.trial_run import CountedRetry, TrialRun
-from worker.trial_storage import WorkerRDBStorage, make_worker_rdb_storage
+from worker.trial_storage import CLAIM_ATTR, WorkerRDBStorage, make_worker_rdb_storage
 
 log = logging.getLogger("hpadvisor.worker")
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -66,6 +69,18 @@ def make_worker_storage(url: str, on_stale: CountedRetry,
         return storage
     return make_worker_rdb_storage(url, heartbeat_interval=settings.heartbeat_s,
                                    grace_period=settings.grace_s, on_stale=on_stale)
+
+
+def became_trial(trials: list[optuna.trial.FrozenTrial], cut: tuple[str, Any]) -> bool:
+    """Whether a trial start cut off by a lost database happened all the same: a fresh trial
+    carrying the claim's token, or the enqueued trial being popped now out of WAITING with no
+    worker's name on it (a worker names each trial it runs as soon as it has it)."""
+    kind, what = cut
+    if kind == "claim":
+        return any(t.system_attrs.get(CLAIM_ATTR) == what for t in trials)
+    popped = next((t for t in trials if t._trial_id == what), None)
+    return (popped is not None and popped.state != TrialState.WAITING
+            and WORKER_ATTR not in popped.user_attrs)
 
 
 @dataclass
@@ -224,7 +239,9 @@ class Worker:
             if claimed is None:
                 break
             ran = True
-            with self.rows.undone_if_database_lost(partial(self.rows.return_claim, job_id)):
+            self.storage.claim(f"{self.options.name}/{job_id}/{uuid.uuid4().hex[:12]}")
+            with self.rows.undone_if_database_lost(partial(self.settle_cut_claim, job_id,
+                                                           study)):
                 state = self.run_one_trial(claimed, study)
             if state not in ACTIVE_STATES:
                 break
@@ -243,6 +260,21 @@ class Worker:
         trial's own failure handling (and the stale check) accounts for the claim."""
         self.rows.trial_started()
         self.trials.current_trial_id = trial_id
+
+    def settle_cut_claim(self, job_id: int, study: optuna.Study) -> None:
+        """The undo of a claim whose trial's start a lost database cut off: the claim is given
+        back, unless the database had made the trial after all and only its answer was lost
+        (`worker.trial_storage`): then the claim belongs to that trial, which the stale check
+        fails and re-runs like a dead worker's. Raises while the database is still lost (and
+        stays owed)."""
+        cut = self.storage.cut_start
+        if cut is not None and became_trial(study.get_trials(deepcopy=False), cut):
+            log.warning("job %d: the trial this worker was starting when the database was lost "
+                        "exists after all; the stale check re-runs it", job_id,
+                        extra={"job_id": job_id})
+        else:
+            self.rows.return_claim(job_id)
+        self.storage.cut_start = None
 
     def claims_settled(self, job_id: int, study: optuna.Study) -> bool:
         """Whether every claim on a spent budget has become a trial in the study.

@@ -71,8 +71,14 @@ class HeartbeatGrpcStorage(TrialStartHook, GrpcStorageProxy, BaseHeartbeat):
         self._stale_trial_callback = stale_trial_callback
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        trial_id = super().create_new_trial(study_id, template_trial)
-        if template_trial is None or template_trial.state == TrialState.RUNNING:
+        template = self._fresh(template_trial)
+        try:
+            trial_id = super().create_new_trial(study_id, template)
+        except Exception as error:
+            if template is not template_trial:
+                self._cut(("claim", self._token), error)
+            raise
+        if template is None or template.state == TrialState.RUNNING:
             self._started(trial_id)
         return trial_id
 

@@ -15,7 +15,12 @@ Three gaps in Optuna's RDB heartbeat, each of which lost or hung a job:
   back when a lost database cuts `ask` off. Whether the trial had come to exist decides whether
   the claim may be given back (else the stale check re-runs it too, and the job gets one trial
   more than its budget). `on_trial_started` is called when the storage has made the trial
-  RUNNING: from then on the claim belongs to the trial.
+  RUNNING: from then on the claim belongs to the trial. When the database made it RUNNING but
+  its answer was lost (a proxy killed, a connection dropped after the commit), the hook never
+  runs: so a fresh trial is created with the claim's token in its system attributes
+  (`CLAIM_ATTR`, in the same write), a start cut off is remembered (`cut_start`: the token, or
+  the enqueued trial being popped), and the worker looks for that trial before it gives the
+  claim back (`worker.loop.Worker.settle_cut_claim`).
 
 And one gap in Optuna's stale check, `fail_stale_trials`: it fails the stale trials, then runs
 the retry callback that queues their re-runs. In between, another worker sees the job's budget
@@ -46,6 +51,8 @@ log = logging.getLogger("hpadvisor.worker")
 #: System attribute of a trial this worker found stale, set just before failing it: when
 #: (seconds since the epoch, the worker's clock).
 STALE_ATTR = "hpadvisor:failed_stale_at"
+#: System attribute naming the claim a fresh trial was created for (`TrialStartHook.claim`).
+CLAIM_ATTR = "hpadvisor:claim"
 
 
 def awaiting_rerun(trials: Sequence[FrozenTrial], grace_s: float) -> list[FrozenTrial]:
@@ -74,6 +81,29 @@ class TrialStartHook:
     on_trial_started: Callable[[int], None] | None = None
     #: The trials `_get_stale_trial_ids` just found, which Optuna's stale check fails next.
     _found_stale: frozenset[int] = frozenset()
+    #: The claim whose trial is being started (`claim`), and the start a lost database cut off
+    #: since: ("claim", token) for a fresh trial, ("trial", trial id) for an enqueued one.
+    _token: str | None = None
+    cut_start: tuple[str, Any] | None = None
+
+    def claim(self, token: str) -> None:
+        """The next trial started is for the claim named `token`."""
+        self._token, self.cut_start = token, None
+
+    def _fresh(self, template_trial: FrozenTrial | None) -> FrozenTrial | None:
+        """The template of a fresh trial: Optuna's (a RUNNING trial started now) with the
+        claim's token, written with the trial itself."""
+        if template_trial is not None or self._token is None:
+            return template_trial
+        return FrozenTrial(number=-1, state=TrialState.RUNNING, value=None,
+                           datetime_start=datetime.now(), datetime_complete=None, params={},
+                           distributions={}, user_attrs={},
+                           system_attrs={CLAIM_ATTR: self._token}, intermediate_values={},
+                           trial_id=-1)
+
+    def _cut(self, start: tuple[str, Any], error: Exception) -> None:
+        if database_error(error) is not None:
+            self.cut_start = start
 
     def _started(self, trial_id: int) -> None:
         if self.on_trial_started is not None:
@@ -89,8 +119,13 @@ class TrialStartHook:
             # Marked before it is failed, so no worker ever sees it failed and unmarked.
             self.set_trial_system_attr(  # type: ignore[attr-defined]
                 trial_id, STALE_ATTR, time.time())
-        popped: bool = super().set_trial_state_values(  # type: ignore[misc]
-            trial_id, state, values)
+        try:
+            popped: bool = super().set_trial_state_values(  # type: ignore[misc]
+                trial_id, state, values)
+        except Exception as error:
+            if state == TrialState.RUNNING:  # popping an enqueued trial for a claim
+                self._cut(("trial", trial_id), error)
+            raise
         if popped and state == TrialState.RUNNING:
             self._started(trial_id)
         return popped
@@ -102,7 +137,13 @@ class WorkerRDBStorage(TrialStartHook, RDBStorage):
     def _create_new_trial(self, study_id: int,
                           template_trial: FrozenTrial | None = None) -> FrozenTrial:
         # Optuna's cache calls this one directly; `create_new_trial` goes through it too.
-        trial = super()._create_new_trial(study_id, template_trial)
+        template = self._fresh(template_trial)
+        try:
+            trial = super()._create_new_trial(study_id, template)
+        except Exception as error:
+            if template is not template_trial:
+                self._cut(("claim", self._token), error)
+            raise
         if trial.state == TrialState.RUNNING:
             self._started(trial._trial_id)
         return trial

@@ -11,6 +11,7 @@ enqueued), and at every write a running trial makes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -440,6 +441,52 @@ def test_a_cut_trial_is_rerun_when_the_database_stays_lost_past_optunas_tell(
     worker_for(backend.url, backend.storage_url).run(once=True)
     assert lost_reads == [TrialState.RUNNING, TrialState.FAIL]
     assert_rerun_once(backend)
+
+
+@pytest.mark.parametrize("start", ["fresh", "enqueued"])
+def test_a_trial_the_database_made_as_its_answer_was_lost_is_run_once(
+        backend: Backend, start: str, monkeypatch) -> None:
+    """Injects: the database (or the proxy) makes a trial RUNNING for a claim, then its answer
+    is lost: a fresh trial (the second) or the enqueued advisor's trial (the first). Must hold:
+    the worker does not give that claim back as if no trial existed, so the trial (failed by
+    the stale check, which found it without beats) is re-run once, and exactly `n_trials`
+    complete with one retry on the budget (before: the claim came back too, and the job got a
+    trial more than its budget; with two workers one of them was stopped as the job finished).
+    """
+    if start == "fresh":
+        name = "_create_new_trial" if backend.storage_url is None else "create_new_trial"
+        wanted = 2
+    else:
+        name, wanted = "set_trial_state_values", 1
+    original = getattr(backend.storage_class, name)
+    calls = 0
+
+    def answer_lost(self: object, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        result = original(self, *args, **kwargs)
+        popping = name != "set_trial_state_values" or kwargs.get(
+            "state", args[1] if len(args) > 1 else None) == TrialState.RUNNING
+        if popping:
+            calls += 1
+            if calls == wanted:
+                raise backend.lost()
+        return result
+
+    monkeypatch.setattr(backend.storage_class, name, answer_lost)
+    worker = worker_for(backend.url, backend.storage_url)
+    worker.run(once=True)
+    _, row = finished(backend.url, backend.job_id)
+    while row.state in ("queued", "running"):  # the orphan goes stale after the grace period
+        time.sleep(0.2)
+        worker.run(once=True)
+        _, row = finished(backend.url, backend.job_id)
+    trials = backend.trials()
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == N_TRIALS and len(failed) == 1, [t.state for t in trials]
+    assert [t.system_attrs.get("failed_trial") for t in complete].count(failed[0].number) == 1
+    assert sum(t.user_attrs.get(ADVISOR_TRIAL_ATTR) == ADVISOR_TRIAL_ROLE for t in complete) == 1
+    assert row.state == "succeeded" and (row.trials_claimed, row.retries) == (N_TRIALS + 1, 1)
 
 
 def test_a_trial_given_back_whose_failure_is_never_told_is_rerun_once(
