@@ -71,12 +71,11 @@ from advisor.schemas import (
     ModelSpec,
     Recommendation,
     SearchDimension,
-    TrainingSpec,
 )
 from worker import jobs, registry, results
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
 from worker.objectives import CONFIG_ATTR, TrialContext, image_classification
-from worker.schemas import JobRequest
+from worker.schemas import JobRequest, JobTraining
 from worker.search import (
     advisor_params,
     make_pruner,
@@ -172,7 +171,7 @@ def scratch_session() -> Session:
 
 def job_request(name: str, settings: Settings, seed: int) -> JobRequest:
     return JobRequest(dataset=name, model=ModelSpec(name=settings.model),
-                      training=TrainingSpec(batch_size=settings.batch_size,
+                      training=JobTraining(batch_size=settings.batch_size,
                                             epochs=settings.epochs),
                       n_trials=settings.trials, sampler="tpe", pruner=settings.pruner, seed=seed,
                       tune=TUNED)

@@ -36,7 +36,6 @@ from worker.checkpoints import open_artifact_store
 from worker.failures import MAX_RETRIES, database_error, first_line, one_line
 from worker.job_rows import JobRows
 from worker.jobs import ADVISOR_TRIAL_ATTR, ADVISOR_TRIAL_ROLE
-from worker.objectives import WORKER_ATTR
 from worker.offers import Offer, OfferHeartbeat
 from worker.proxy import HeartbeatGrpcStorage, is_grpc_url
 from worker.search import advisor_params, tuned_dimensions
@@ -73,14 +72,16 @@ def make_worker_storage(url: str, on_stale: CountedRetry,
 
 def became_trial(trials: list[optuna.trial.FrozenTrial], cut: tuple[str, Any]) -> bool:
     """Whether a trial start cut off by a lost database happened all the same: a fresh trial
-    carrying the claim's token, or the enqueued trial being popped now out of WAITING with no
-    worker's name on it (a worker names each trial it runs as soon as it has it)."""
+    carrying the claim's token, or the enqueued trial being popped now out of WAITING with its
+    user attributes as they were (a worker that popped it writes its name and the
+    configuration as soon as it has it; a re-run's copy carries its first worker's)."""
     kind, what = cut
     if kind == "claim":
         return any(t.system_attrs.get(CLAIM_ATTR) == what for t in trials)
-    popped = next((t for t in trials if t._trial_id == what), None)
+    trial_id, before = what
+    popped = next((t for t in trials if t._trial_id == trial_id), None)
     return (popped is not None and popped.state != TrialState.WAITING
-            and WORKER_ATTR not in popped.user_attrs)
+            and popped.user_attrs == before)
 
 
 @dataclass

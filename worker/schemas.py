@@ -90,6 +90,14 @@ class JobRequest(BaseModel):
             "Hyperparameters to search, a subset of: " + ", ".join(TUNABLE)
             + "; default: the advisor's (learning_rate, weight_decay, label_smoothing)."))
 
+    @field_validator("training", mode="before")
+    @classmethod
+    def _advisors_training_spec(cls, value: Any) -> Any:
+        """The advisor's own `TrainingSpec` is taken as the job's training with its defaults."""
+        if isinstance(value, TrainingSpec) and not isinstance(value, JobTraining):
+            return JobTraining.model_validate(value.model_dump())
+        return value
+
     @field_validator("tune")
     @classmethod
     def _known_keys(cls, tune: list[str] | None) -> list[str] | None:

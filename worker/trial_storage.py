@@ -82,7 +82,8 @@ class TrialStartHook:
     #: The trials `_get_stale_trial_ids` just found, which Optuna's stale check fails next.
     _found_stale: frozenset[int] = frozenset()
     #: The claim whose trial is being started (`claim`), and the start a lost database cut off
-    #: since: ("claim", token) for a fresh trial, ("trial", trial id) for an enqueued one.
+    #: since: ("claim", token) for a fresh trial, ("trial", (trial id, its user attributes
+    #: before)) for an enqueued one.
     _token: str | None = None
     cut_start: tuple[str, Any] | None = None
 
@@ -119,12 +120,16 @@ class TrialStartHook:
             # Marked before it is failed, so no worker ever sees it failed and unmarked.
             self.set_trial_system_attr(  # type: ignore[attr-defined]
                 trial_id, STALE_ATTR, time.time())
+        # Popping an enqueued trial for a claim: what it held before, to know it again if the
+        # answer is lost (a worker writes its name and the configuration once it has it).
+        before = (self.get_trial(trial_id).user_attrs  # type: ignore[attr-defined]
+                  if state == TrialState.RUNNING else None)
         try:
             popped: bool = super().set_trial_state_values(  # type: ignore[misc]
                 trial_id, state, values)
         except Exception as error:
-            if state == TrialState.RUNNING:  # popping an enqueued trial for a claim
-                self._cut(("trial", trial_id), error)
+            if before is not None:
+                self._cut(("trial", (trial_id, dict(before))), error)
             raise
         if popped and state == TrialState.RUNNING:
             self._started(trial_id)

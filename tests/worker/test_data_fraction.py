@@ -147,3 +147,12 @@ def test_the_command_line_submits_a_reduced_job_and_reports_the_full_run():
         "for the full run (the trials trained on less): learning_rate=0.1  epochs=90",
         "  - learning_rate: the best trial's 0.05 x 2 (the advice for the full run, 0.2, over "
         "the advice for the trials, 0.1) = 0.1"]
+
+
+def test_a_job_takes_the_advisors_own_training_spec_with_the_jobs_defaults():
+    from advisor.schemas import TrainingSpec
+
+    request = JobRequest.model_validate({**JOB, "training": TrainingSpec(batch_size=32,
+                                                                         epochs=2)})
+    assert (request.training.batch_size, request.training.data_fraction) == (32, 1.0)
+    assert not request.training.reduced
