@@ -98,7 +98,7 @@ def summarise(study: optuna.Study, job: Job, trials: list[FrozenTrial],
                               "importances": _importances(study, complete), "advisor": {}}
     if PROBE_ATTR in study.user_attrs:  # what the learning-rate probe found, and what it moved
         result["probe"] = study.user_attrs[PROBE_ATTR]
-    if job.sampler == "prior":  # whether the trials overruled the advice's prior, and why
+    if job is not None and job.sampler == "prior":  # whether the trials overruled the prior
         dropped = dropped_prior(study)
         result["prior"] = dropped or {"reason": "the prior held: no finished trial contradicted "
                                                 "the advice"}
@@ -123,7 +123,7 @@ def summarise(study: optuna.Study, job: Job, trials: list[FrozenTrial],
                                   "val_loss": curves.get("val_loss"),
                                   "config": best.user_attrs.get(CONFIG_ATTR) or {}})
             result["diagnosis"] = diagnosis.model_dump(mode="json")
-        if job.full_run is not None:  # the trials trained on less than the whole data set
+        if job is not None and job.full_run is not None:  # the trials trained on less
             result["full_run"] = full_run_result(job.recommendation, job.full_run, best.params)
     return result
 
