@@ -21,7 +21,7 @@ def finished_jobs(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("evidence")
     with fresh_database("sqlite", tmp_path) as url, run_server(url, tmp_path) as server:
         jobs = [submit(server, n_trials=5, seed=seed, pruner="none",
-                       training={"batch_size": 128, "epochs": 2})
+                       training={"batch_size": 128, "epochs": 1})
                 for seed in (0, 1)]
         # (no learning-rate probe: the evidence is what is tested, the probe has its own tests)
         wait_all([start_worker(url, tmp_path, "--once", HPADVISOR_PROBE="0")])
@@ -38,7 +38,7 @@ def profile_of(server, job) -> dict:
             "dataset": {"num_train_images": data["num_train"], "num_classes": data["num_classes"],
                         "image_size": data["image_size"],
                         "horizontal_flip_ok": data["horizontal_flip_ok"]},
-            "training": {"batch_size": 128, "epochs": 2}}
+            "training": {"batch_size": 128, "epochs": 1}}
 
 
 def test_recommendation_for_the_same_profile_cites_finished_jobs(finished_jobs):
@@ -62,7 +62,7 @@ def test_recommendation_for_the_same_profile_cites_finished_jobs(finished_jobs):
              "--num-images", str(body["dataset"]["num_train_images"]), "--num-classes",
              str(body["dataset"]["num_classes"]), "--image-size",
              str(body["dataset"]["image_size"]), "--no-flip", "--batch-size", "128",
-             "--epochs", "2", "--url", server.url, "--api-key", server.api_key]
+             "--epochs", "1", "--url", server.url, "--api-key", server.api_key]
     if body["model"]["family"]:
         flags += ["--family", body["model"]["family"]]
     cli = subprocess.run([sys.executable, "-m", "api.cli", "recommend", *flags],

@@ -8,12 +8,13 @@ trials run by a worker with ``--log-json``, and a second job left queued.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from processes import start_worker, submit, wait_all
+from processes import start_worker, submit, wait_for
 from servers import BACKENDS, fresh_database, run_server
 
 pytestmark = pytest.mark.slow
@@ -23,15 +24,20 @@ pytestmark = pytest.mark.slow
 def finished(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     directory: Path = tmp_path_factory.mktemp(f"metrics-{request.param}")
     with fresh_database(request.param, directory) as url:
-        # A worker offers the test objective before a job can name it.
-        wait_all([start_worker(url, directory, "--once", "--log-json")])
+        # One worker offers the test objective (a job can name it then), runs the job and is
+        # stopped before the second job, which stays queued.
+        worker = start_worker(url, directory, "--log-json", HPADVISOR_TEST_EPOCH_S="0.3")
         with run_server(url, directory, HPADVISOR_LOG_JSON="1",
                         HPADVISOR_WARM_TRAINER="0") as server:
-            job = submit(server, objective="quick", n_trials=3, pruner="none",
-                         training={"batch_size": 128, "epochs": 2})
-            worker = start_worker(url, directory, "--once", "--log-json",
-                                  HPADVISOR_TEST_EPOCH_S="0.3")
-            wait_all([worker])
+            with server.client() as client:
+                wait_for(lambda: "quick" in {o["name"] for o in client.get(
+                    "/v1/objectives").json()}, "the worker's offer")
+                job = submit(server, objective="quick", n_trials=3, pruner="none",
+                             training={"batch_size": 128, "epochs": 2})
+                wait_for(lambda: client.get(f"/v1/jobs/{job['id']}").json()["state"]
+                         == "succeeded", "the job")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=60) == 0
             submit(server, objective="quick", n_trials=2)  # stays queued
             with server.client(key=None) as http:
                 response = http.get("/metrics")

@@ -40,7 +40,8 @@ def only_on(stack_backend: str, request: pytest.FixtureRequest) -> None:
         pytest.skip(f"run on {stack_backend} only")
 
 
-def test_digits_job_runs_to_success_with_advisor_first(stack):
+def test_digits_job_runs_to_success_with_advisor_first(stack, request):
+    only_on("sqlite", request)  # PostgreSQL runs jobs in the tests below and tests/reliability
     server, url, directory = stack
     job = submit(server, n_trials=3, training={"batch_size": 128, "epochs": 2})
     wait_all([start_worker(url, directory, "--once")])
