@@ -26,15 +26,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from worker.settings import default_memory_budget
 from worker.trainer.folder_cache import FolderCache
-
-__all__ = ["DiskImages", "default_memory_budget"]
 
 #: A window holds at least this many chunks (drawn from anywhere in the part): the shuffle.
 CHUNKS_PER_WINDOW = 16
 #: The share of the memory budget one window may take (two are held, with the batches).
 WINDOW_SHARE = 0.25
+
+
 @dataclass
 class DiskImages:
     """Images ``[start, stop)`` of a folder cache as uint8 NCHW, read when asked.

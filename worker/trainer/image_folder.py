@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from worker.dataset_profile import DatasetProfile
-from worker.trainer.disk_images import DiskImages, default_memory_budget
+from worker.settings import default_memory_budget
+from worker.trainer.disk_images import DiskImages
 from worker.trainer.folder_cache import FolderCache, cache_key, default_cache_dir, folder_cache
 from worker.trainer.splits import LoadedDataset
 
