@@ -11,6 +11,15 @@ on/off. A second pass leaves the optimizer free and checks the family the adviso
 one line per disagreement and the agreement rates per kind (imagenet, scratch, fine_tune).
 
     .venv/bin/python bench/recipe_agreement.py [--all] [--kind imagenet|scratch|fine_tune]
+
+`--sgd-fine-tune` scores the SGD fine-tuning lineage of supervised ImageNet-1k CNNs on
+`sgd_fine_tune_configs.json` (issue 20, item 5), with the issue's tolerances: the learning rate
+within 3x, the weight decay within 3x or both none, label smoothing and warmup on/off. Its rows
+are split: `writing` (PaddleClas's configs and guidance, which the rule was written from) and
+`held_out` (torchvision tutorials, VTAB, BiT, mmpretrain, Salman et al., fine-grained repos: read
+only to measure). A row agrees when every criterion it states agrees.
+
+    .venv/bin/python bench/recipe_agreement.py --sgd-fine-tune [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from advisor import catalog, recommend
 DATA = Path(__file__).resolve().parents[1] / "tests/advisor/data"
 RECIPES = DATA / "published_recipes.json"
 TRANSFER_RECIPES = DATA / "transfer_recipes.json"
+SGD_FINE_TUNE = DATA / "sgd_fine_tune_configs.json"
 #: Decays this small are no decay (ConvNeXt and Swin fine-tune with 1e-8 where others use 0).
 NO_DECAY = 1e-6
 
@@ -96,6 +106,38 @@ def agreement(recipes: list[dict[str, Any]]) -> tuple[dict[str, float], list[str
     return rates, misses
 
 
+def lineage_check(config: dict[str, Any]) -> dict[str, bool]:
+    """One published fine-tuning config against the advice for its profile: the criteria it
+    states (a multi-label config states no label smoothing, the guidance only a rate)."""
+    values = recommend(request_for({**config, "pretrained": True},
+                                   config["optimizer"])).hyperparameters
+    out = {"learning_rate": within(values["learning_rate"], config["learning_rate"], 3.0)}
+    if config["weight_decay"] is not None:
+        out["weight_decay"] = within(values["weight_decay"], config["weight_decay"], 3.0, NO_DECAY)
+    if config["label_smoothing"] is not None:
+        out["label_smoothing"] = (values["label_smoothing"] > 0) == (config["label_smoothing"] > 0)
+    if config["warmup"] is not None:
+        out["warmup"] = (values["warmup_epochs"] > 0) == config["warmup"]
+    return out
+
+
+def lineage_agreement(configs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per set (writing, held_out): the share of configs agreeing on each criterion and on all
+    of them, and the ids of those that do not."""
+    report: dict[str, Any] = {}
+    for name in ("writing", "held_out"):
+        rows = [c for c in configs if c["set"] == name]
+        checks = {c["id"]: lineage_check(c) for c in rows}
+        rates = {key: sum(ok[key] for ok in checks.values() if key in ok)
+                 / sum(key in ok for ok in checks.values())
+                 for key in ("learning_rate", "weight_decay", "label_smoothing", "warmup")}
+        rates["all"] = sum(all(ok.values()) for ok in checks.values()) / len(rows)
+        report[name] = {"configs": len(rows), "rates": rates,
+                        "misses": {i: [k for k, v in ok.items() if not v]
+                                   for i, ok in checks.items() if not all(ok.values())}}
+    return report
+
+
 def by_kind() -> dict[str, list[dict[str, Any]]]:
     """Every recipe of both sets, grouped as imagenet, scratch (small data) and fine_tune."""
     groups: dict[str, list[dict[str, Any]]] = {"imagenet": [], "scratch": [], "fine_tune": []}
@@ -109,7 +151,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="list every disagreement")
     parser.add_argument("--kind", choices=["imagenet", "scratch", "fine_tune"])
+    parser.add_argument("--sgd-fine-tune", action="store_true",
+                        help="score the SGD fine-tuning lineage on its writing and held-out sets")
+    parser.add_argument("--json", action="store_true", help="with --sgd-fine-tune: JSON out")
     args = parser.parse_args()
+    if args.sgd_fine_tune:
+        report = lineage_agreement(json.loads(SGD_FINE_TUNE.read_text()))
+        if args.json:
+            print(json.dumps(report, indent=1))
+            return
+        for name, part in report.items():
+            print(f"--- {name}: {part['configs']} configs; disagreeing: "
+                  + ", ".join(f"{i} ({'/'.join(k)})" for i, k in part["misses"].items()))
+        print(f"\n{'':<18}{'writing':>11}{'held_out':>11}")
+        for key in report["writing"]["rates"]:
+            print(f"{key:<18}" + "".join(f"{report[n]['rates'][key]:>11.1%}" for n in report))
+        return
     groups = by_kind()
     kinds = [args.kind] if args.kind else list(groups)
     table: dict[str, dict[str, float]] = {}

@@ -15,6 +15,13 @@ from advisor import sources as src
 from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import ADJUST, BASE, REFINE, Context, Decision, Rule
 from advisor.rules._data_size import LARGE_DATA_IMAGES, small_data_weight
+from advisor.rules._fine_tune import (
+    LARGE_TARGET,
+    REFERENCE_BATCH,
+    SMALL_TARGET,
+    follows_sgd_lineage,
+)
+from advisor.rules._fine_tune import batch_factor as lineage_batch_factor
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
 from advisor.rules._scale import VERY_LARGE_BATCH, clamp, log_blend, log_interp, log_position
@@ -59,6 +66,8 @@ FAMILY_RATES: dict[tuple[str, str], BaseRate] = {
 #: Search half-widths (factors each way): ImageNet recipes of one lineage agree within about
 #: 2x, so 3x covers them; a model known only by its size gets more room.
 LINEAGE_SPREAD, UNKNOWN_SPREAD = 3.0, 4.0
+#: The widest: fine-tuning lineages, whose published rates scatter most.
+FINE_TUNE_SPREAD = 5.0
 
 NO_BATCH_NORM_RATE = BaseRate(0.01, 256, "linear", "0.01 per 256: AlexNet and VGG without "
                               "batch norm diverge at the ResNet rate")
@@ -112,7 +121,7 @@ class LinearScaling(Rule):
 def pretrained_fraction(num_images: int) -> float:
     """The guidance's share of the from-scratch rate to fine-tune with: 1/100 below 1,000 images,
     1/10 above 100,000 (0.001 and 0.01 per 256 for SGD), log-linear in between."""
-    return 0.01 * 10 ** log_position(num_images, 1_000, 100_000)
+    return 0.01 * 10 ** log_position(num_images, SMALL_TARGET, LARGE_TARGET)
 
 
 def fine_tune_rate(ctx: Context) -> tuple[float, str, float]:
@@ -141,13 +150,15 @@ def fine_tune_rate(ctx: Context) -> tuple[float, str, float]:
             return value, (f"the ViT fine-tuning lineage (SGD at batch 512, no weight decay): "
                            f"0.01 on VTAB-1k-sized data rising to 0.03 from 50k images; "
                            f"{images:,} images: 0.01 x {size:.2g}{batch_note} = "
-                           f"{num(round_sig(value))}"), 5.0
+                           f"{num(round_sig(value))}"), FINE_TUNE_SPREAD
+        if follows_sgd_lineage(ctx):
+            return sgd_lineage_rate(ctx)
         value = 0.003 * batch_factor
         return value, (f"BiT's HyperRule fine-tunes at 0.003 with batch 512 whatever the data "
                        f"set; a fine-tuning rate is bounded by how far the pretrained weights "
                        f"may move, not by gradient noise, so it follows the batch by a square "
                        f"root at most: 0.003{batch_note} = {num(round_sig(value))} (the "
-                       "torchvision transfer tutorial: 0.001 at batch 4)"), 5.0
+                       "torchvision transfer tutorial: 0.001 at batch 4)"), FINE_TUNE_SPREAD
     if optimizer == "adamw":
         return 3e-5, ("supervised weights fine-tuned with AdamW stay near 3e-5 whatever the "
                       "batch: 2e-5 to 5e-5 in the Hugging Face examples (batch 8 to 32), 5e-5 "
@@ -161,22 +172,49 @@ def fine_tune_rate(ctx: Context) -> tuple[float, str, float]:
                    "than overwritten"), 4.0
 
 
+def sgd_lineage_rate(ctx: Context) -> tuple[float, str, float]:
+    """The guidance's fine-tuning share of the model's SGD rate per 256 images, by target size,
+    scaled by the lineage's batch factor; the spread narrows from 5x (the widest region the
+    advisor searches) on small targets, where PaddleClas's own quick-start configs train 4-12x
+    above its guidance, to 3x from 100k, where its PULC configs agree within 2.5x."""
+    rate, batch, images = base_rate(ctx), ctx.batch_size, ctx.num_images
+    fraction = pretrained_fraction(images)
+    factor = lineage_batch_factor(batch)
+    per_batch = rate.rate * REFERENCE_BATCH / rate.per_batch
+    value = per_batch * fraction * factor
+    scaling = (f" x {batch}/{REFERENCE_BATCH} (linear above {REFERENCE_BATCH})" if factor > 1
+               else f" (unscaled below batch {REFERENCE_BATCH}: PaddleClas's quick start "
+               "fine-tunes at batch 20-32 with the rates it uses at 256)" if batch < REFERENCE_BATCH
+               else "")
+    spread = log_interp(images, [(SMALL_TARGET, FINE_TUNE_SPREAD),
+                                  (LARGE_TARGET, LINEAGE_SPREAD)])
+    return value, (f"SGD fine-tuning of ImageNet-1k CNNs follows the guidance: 0.001 per 256 "
+                   f"below 1,000 images, 0.01 above 100,000, log-linear between; {images:,} "
+                   f"images: {num(per_batch)} per {REFERENCE_BATCH} (this model's SGD rate from "
+                   f"scratch) x {num(round_sig(fraction))}{scaling} = "
+                   f"{num(round_sig(value))}"), spread
+
+
 @register
 class FineTuneRate(Rule):
     id = "lr.fine_tune"
     sets = ("learning_rate",)
     stage = ADJUST
     summary = (
-        "Fine-tuning refines pretrained weights, so the rate is set by how far they may move, "
-        "not by the batch: SGD at 0.003 with batch 512 for CNNs (BiT's HyperRule; the "
-        "guidance's 0.001 per 256 for small data) and 0.01-0.03 for ViTs (VTAB-1k to CIFAR), "
-        "following the batch by a square root at most; AdamW at 3e-5 for supervised weights "
+        "Fine-tuning refines pretrained weights, so the rate is set by how far they may move: "
+        "SGD on ImageNet-1k CNNs at the guidance's 0.001 per 256 below 1,000 images rising to "
+        "0.01 from 100,000, unscaled below batch 256 and linear above (PaddleClas's fine-tuning "
+        "configs); BiT's own models and ImageNet-21k CNNs at 0.003 with batch 512 (BiT's "
+        "HyperRule), ViTs at 0.01-0.03 (VTAB-1k to CIFAR), following the batch by a square root "
+        "at most; AdamW at 3e-5 for supervised weights "
         "(Hugging Face examples, ConvNeXt and Swin 22k->1k); self-supervised weights (MAE, "
         "BEiT, SimCLR) near a from-scratch rate per 256 with layer-wise decay."
     )
     sources = (src.PRETRAINED, src.BATCH_SIZE)
     references = (
         "Kolesnikov et al. 2020, BiT (HyperRule: SGD 0.003, batch 512, no weight decay)",
+        "PaddlePaddle/PaddleClas: ppcls/configs/quick_start and ppcls/configs/PULC (SGD "
+        "fine-tuning configs; docs/research/sgd_fine_tuning_configs.md, writing set)",
         "Dosovitskiy et al. 2021, ViT, Table 4 (fine-tuning: SGD, batch 512, lr 0.001-0.03)",
         "Zhai et al. 2019, VTAB-1k (1,000 images per task)",
         "Liu et al. 2022, ConvNeXt, Table A (22k->1k fine-tuning: AdamW 5e-5 at 512)",
@@ -186,9 +224,10 @@ class FineTuneRate(Rule):
         "huggingface/transformers: examples/pytorch/image-classification (AdamW 2e-5 to 5e-5)",
     )
     example = (
-        {"model": {"name": "resnet50"}, "dataset": {"num_train_images": 800, "num_classes": 5},
-         "training": {"batch_size": 512, "pretrained": True}},
-        {"learning_rate": 0.003},
+        {"model": {"name": "resnet50"},
+         "dataset": {"num_train_images": 150_000, "num_classes": 5},
+         "training": {"batch_size": 256, "pretrained": True}},
+        {"learning_rate": 0.01},
     )
 
     def applies(self, ctx: Context) -> bool:

@@ -19,6 +19,7 @@ from advisor.rules._data_size import (
     SMALL_DATA_SMOOTHING,
     small_data_weight,
 )
+from advisor.rules._fine_tune import follows_sgd_lineage
 from advisor.rules._format import num, round_sig
 from advisor.rules._registry import register
 from advisor.rules._scale import clamp, log_blend
@@ -154,12 +155,14 @@ class DecayForFineTuning(Rule):
     sets = ("weight_decay",)
     stage = ADJUST
     summary = (
-        "With SGD, fine-tuning lineages do not decay: BiT, the ViT/VTAB fine-tuning recipes, "
-        "SimCLR and the torchvision transfer tutorial use none; the pretrained weights, not a "
-        "penalty, keep the model near a good solution. AdamW fine-tuning of ImageNet-21k "
-        "weights does not either (ConvNeXt and Swin 22k->1k: 1e-8; Hugging Face examples on "
-        "ViT-21k: 0); AdamW fine-tuning of ImageNet-1k or self-supervised weights keeps the "
-        "from-scratch 0.05 (DeiT and CCT transfer, MAE, BEiT)."
+        "SGD fine-tuning of ImageNet-1k CNNs keeps the model's ImageNet decay (PaddleClas's "
+        "configs), raised for small targets and lowered for large ones as the guidance says "
+        "(sqrt(ImageNet size / yours), between 0.5x and 5x). Other SGD fine-tuning lineages do "
+        "not decay: BiT, the ViT/VTAB fine-tuning recipes and SimCLR use none; the pretrained "
+        "weights, not a penalty, keep the model near a good solution. AdamW fine-tuning of "
+        "ImageNet-21k weights does not either (ConvNeXt and Swin 22k->1k: 1e-8; Hugging Face "
+        "examples on ViT-21k: 0); AdamW fine-tuning of ImageNet-1k or self-supervised weights "
+        "keeps the from-scratch 0.05 (DeiT and CCT transfer, MAE, BEiT)."
     )
     sources = (src.PRETRAINED, src.WEIGHT_DECAY)
     references = ("Kolesnikov et al. 2020, BiT (no weight decay)",
@@ -170,7 +173,7 @@ class DecayForFineTuning(Rule):
     example = ({"model": {"name": "resnet50"},
                 "dataset": {"num_train_images": 5000, "num_classes": 37},
                 "training": {"batch_size": 64, "pretrained": True}},
-               {"weight_decay": 0.0})
+               {"weight_decay": 5e-4})
 
     def applies(self, ctx: Context) -> bool:
         return ctx.pretrained and ctx.optimizer != "rmsprop"
@@ -180,6 +183,18 @@ class DecayForFineTuning(Rule):
             yield Decision("weight_decay", 0.05, f"{ctx.pretraining} weights fine-tuned with "
                            f"{ctx.optimizer} keep the from-scratch 0.05, decoupled (DeiT and "
                            "CCT transfer, MAE, BEiT)", spread=3.0)
+            return
+        if follows_sgd_lineage(ctx):
+            before = float(ctx.values["weight_decay"])
+            factor = clamp(math.sqrt(IMAGENET_IMAGES / ctx.num_images), 0.5, 5.0)
+            value = round_sig(before * factor, 2)
+            yield Decision("weight_decay", value, f"SGD fine-tuning of ImageNet-1k CNNs keeps "
+                           f"the model's ImageNet decay, as PaddleClas's fine-tuning configs do "
+                           f"(the guidance: 1e-4 for most networks, 1e-5 to 4e-5 for mobile "
+                           f"ones), raised for a small target that would overfit and lowered "
+                           f"for a large one (the guidance): {num(before)} x {factor:.2g} "
+                           f"(sqrt({IMAGENET_IMAGES:,}/{ctx.num_images:,}), between 0.5 and 5) "
+                           f"= {num(value)}", spread=3.0)
             return
         yield Decision("weight_decay", 0.0, f"fine-tuning {ctx.pretraining} weights with "
                        f"{ctx.optimizer}: no weight decay, as BiT, the ViT fine-tuning recipes, "

@@ -9,6 +9,7 @@ from advisor import sources as src
 from advisor.catalog import TRANSFORMER_KINDS
 from advisor.rules._base import BASE, CHOOSE, Context, Decision, Rule
 from advisor.rules._data_size import LARGE_TARGET_IMAGES
+from advisor.rules._fine_tune import follows_sgd_lineage
 from advisor.rules._format import num
 from advisor.rules._registry import register
 from advisor.rules._scale import log_interp
@@ -249,7 +250,9 @@ class WarmupForFineTuning(Rule):
     sets = ("warmup_epochs", "warmup_start_lr")
     stage = BASE
     summary = (
-        "Warmup when fine-tuning is counted in steps: BiT and the ViT fine-tuning recipes "
+        "SGD fine-tuning of ImageNet-1k CNNs warms up as the guidance says for training from "
+        "scratch: 5 epochs from batch 1024, none below (PaddleClas's PULC configs). Otherwise "
+        "warmup when fine-tuning is counted in steps: BiT and the ViT fine-tuning recipes "
         "(SGD) warm up for 500 steps, or a fifth of a short run; AdamW fine-tuning warms up "
         "for 5 epochs (MAE, DeiT, CCT, Swin 22k->1k), except small targets from ImageNet-21k "
         "weights, which start at the full, already small rate (Hugging Face examples); so "
@@ -262,7 +265,8 @@ class WarmupForFineTuning(Rule):
                   "Liu et al. 2021, Swin (22k->1k fine-tuning: 5 warmup epochs)")
     example = ({"model": {"name": "resnet50"},
                 "dataset": {"num_train_images": 1000, "num_classes": 10},
-                "training": {"batch_size": 512, "epochs": 256, "pretrained": True}},
+                "training": {"batch_size": 512, "epochs": 256,
+                             "pretraining": "supervised-21k"}},
                {"warmup_epochs": 51.2})
 
     def applies(self, ctx: Context) -> bool:
@@ -271,7 +275,18 @@ class WarmupForFineTuning(Rule):
     def decide(self, ctx: Context) -> Iterable[Decision]:
         optimizer, epochs, per_epoch = ctx.optimizer, ctx.epochs, ctx.steps_per_epoch
         total = ctx.total_steps
-        if optimizer in SGD_FAMILY and ctx.pretraining != "self-supervised":
+        if follows_sgd_lineage(ctx):
+            if ctx.batch_size < WARMUP_BATCH:
+                yield Decision("warmup_epochs", 0, f"SGD fine-tuning of an ImageNet-1k CNN "
+                               f"with batch {ctx.batch_size}: the guidance warms up large "
+                               f"batches only (from {WARMUP_BATCH}), and the rate starts small")
+                yield Decision("warmup_start_lr", 0.0, "no warmup")
+                return
+            warmup = round(min(float(WARMUP_EPOCHS), epochs / 10), 2)
+            why = (f"SGD fine-tuning with batch {ctx.batch_size} warms up as the guidance "
+                   f"advises for large batches (PaddleClas's PULC configs: 5 epochs): "
+                   f"{num(warmup)} epochs, at most a tenth of the run")
+        elif optimizer in SGD_FAMILY and ctx.pretraining != "self-supervised":
             steps = min(FINE_TUNE_WARMUP_STEPS, total / 5)
             warmup = round(min(steps / per_epoch, epochs / 5), 2)
             why = (f"the BiT and ViT fine-tuning recipes warm up for {FINE_TUNE_WARMUP_STEPS} "

@@ -101,8 +101,9 @@ def test_vgg_without_batch_norm_gets_tenfold_lower_rate():
 
 @pytest.mark.parametrize(("batch", "rate"), [(512, 0.003), (4, 0.001), (2048, 0.006)])
 def test_fine_tuning_rate_follows_bit_not_linear_scaling(batch, rate):
+    """ImageNet-21k CNN weights (BiT-M) fine-tune by BiT's HyperRule."""
     request = {"model": {"name": "resnet50"}, "dataset": {"num_train_images": 5000},
-               "training": {"batch_size": batch, "pretrained": True}}
+               "training": {"batch_size": batch, "pretraining": "supervised-21k"}}
     assert values(request)["learning_rate"] == pytest.approx(rate)
     assert "lr.fine_tune" in fired(request, "learning_rate")
 
