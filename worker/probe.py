@@ -83,10 +83,12 @@ def trial_steps(config: Mapping[str, Any], num_train: int) -> int:
 def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, high: float,
                *, steps: int | None = None, device: str = "cpu", seed: int = 0,
                threads: int | None = 1, pretrained: bool = False,
-               cache_dir: Path | None = None,
-               memory_budget: int | None = None) -> dict[str, Any]:
+               cache_dir: Path | None = None, memory_budget: int | None = None,
+               data_fraction: float = 1.0, image_size: int | None = None) -> dict[str, Any]:
     """Train `model` on `dataset` with `config` for `steps` steps while the rate rises from
-    `low` to `high` geometrically; the rates, smoothed losses and where the loss exploded."""
+    `low` to `high` geometrically; the rates, smoothed losses and where the loss exploded. With
+    `data_fraction` and `image_size` it trains as the job's trials do: on their subset of the
+    training images, with the model built for their resolution (batches resized to it)."""
     import torch
     import torch.nn.functional as F
 
@@ -96,7 +98,8 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
 
     started = time.perf_counter()
     cfg = TrialConfig.from_mapping(config)
-    data = load_dataset(dataset, cache_dir=cache_dir, memory_budget=memory_budget)
+    data = load_dataset(dataset, cache_dir=cache_dir,
+                        memory_budget=memory_budget).training_subset(data_fraction)
     target = resolve_device(device)
     steps = steps or probe_steps(config, len(data.y_train))
     previous_threads = torch.get_num_threads()
@@ -106,7 +109,7 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             built = build(model, data.profile.num_classes, int(data.x_train.shape[1]),
-                          int(data.x_train.shape[-1]), pretrained=pretrained)
+                          image_size or int(data.x_train.shape[-1]), pretrained=pretrained)
             net = built.module.to(target)
             normaliser = normaliser_for(data, built, target)
             optimizer = build_optimizer(cfg.optimizer, parameter_groups(
@@ -146,6 +149,7 @@ def range_test(config: Mapping[str, Any], dataset: str, model: str, low: float, 
     best_rate = min(finite)[1] if finite else low
     return {"low": low, "high": high, "steps": len(rates), "rates": rates, "losses": losses,
             "best_rate": best_rate, "exploded_at": exploded_at,
+            "num_train": len(data.y_train), "image_size": built.input_size,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -240,7 +244,8 @@ def probe_job(rows: JobRows, job: Any, study: optuna.Study, dims: list[SearchDim
         from worker.trainer import dataset_profile
 
         try:
-            steps = trial_steps(advised, dataset_profile(job.dataset).num_train)
+            trained = dataset_profile(job.dataset).num_train * job.data_fraction
+            steps = trial_steps(advised, max(1, round(trained)))
         except (KeyError, ValueError):  # not a data set of the trainer: the probe reports it
             steps = MIN_STEPS
         if steps < MIN_STEPS:
@@ -253,7 +258,8 @@ def probe_job(rows: JobRows, job: Any, study: optuna.Study, dims: list[SearchDim
         test = range_test(advised, job.dataset, job.model_name, float(lr.low or 0) / SPAN,
                           float(lr.high or 0) * SPAN, device=device, seed=job.seed or 0,
                           threads=threads, cache_dir=cache_dir, memory_budget=memory_budget,
-                          pretrained=job.pretrained)
+                          pretrained=job.pretrained, data_fraction=job.data_fraction,
+                          image_size=job.trial_image_size)
         moved, finding = decide(test, lr)
     except Exception as error:  # the probe is advice about advice: never fail the job for it
         log.warning("job %d: the learning-rate probe failed: %s", job.id, error,

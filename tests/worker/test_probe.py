@@ -165,3 +165,18 @@ def test_the_measured_range_test_moves_the_old_digits_advice_down():
     _, finding = probe.decide(test, LR.model_copy(update={"default": 0.215, "low": 0.054,
                                                           "high": 0.8}))
     assert not finding["moved"]
+
+
+def test_the_range_test_trains_as_a_reduced_jobs_trials_do():
+    """A job with `training.data_fraction` and `training.image_size` is probed on its trials'
+    subset at their resolution, not on the whole data set."""
+    from worker.trainer import dataset_profile
+
+    config = {"learning_rate": 0.1, "batch_size": 64, "epochs": 2}
+    whole = dataset_profile("digits")
+    test = probe.range_test(config, "digits", "small_cnn", 1e-3, 10.0, steps=4, threads=1,
+                            data_fraction=0.25, image_size=whole.image_size // 2)
+    assert test["num_train"] == pytest.approx(whole.num_train / 4, abs=whole.num_classes)
+    assert test["image_size"] == whole.image_size // 2
+    plain = probe.range_test(config, "digits", "small_cnn", 1e-3, 10.0, steps=4, threads=1)
+    assert (plain["num_train"], plain["image_size"]) == (whole.num_train, whole.image_size)
