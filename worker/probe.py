@@ -167,6 +167,7 @@ def decide(test: Mapping[str, Any], dim: SearchDimension) -> tuple[SearchDimensi
         "advised": advised, "best_rate": best, "exploded_at": exploded,
         "loss_at_advised": at_advised, "lowest_loss": lowest,
         "steps": test["steps"], "seconds": test.get("seconds"),
+        "num_train": test.get("num_train"), "image_size": test.get("image_size"),
         "range": [test["low"], test["high"]], "moved": False}
     # Too high: the loss exploded near the advised rate, or had clearly turned up by then.
     too_high = advised > best and (

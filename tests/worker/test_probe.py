@@ -178,5 +178,7 @@ def test_the_range_test_trains_as_a_reduced_jobs_trials_do():
                             data_fraction=0.25, image_size=whole.image_size // 2)
     assert test["num_train"] == pytest.approx(whole.num_train / 4, abs=whole.num_classes)
     assert test["image_size"] == whole.image_size // 2
+    finding = probe.decide(test, LR)[1]
+    assert (finding["num_train"], finding["image_size"]) == (test["num_train"], test["image_size"])
     plain = probe.range_test(config, "digits", "small_cnn", 1e-3, 10.0, steps=4, threads=1)
     assert (plain["num_train"], plain["image_size"]) == (whole.num_train, whole.image_size)
