@@ -10,6 +10,9 @@ trial budget by these arms:
   model's real profile), then a real `worker.loop.Worker` runs it in this process, learning-rate
   probe included, with the job's sampler (`tpe`: the advisor's region, advice first; `prior`:
   `worker.prior_sampler`);
+* job (calibrated) - the calibration loop (issue 20, item 7): a job of 10 trials on the same
+  data set with another seed finishes first, then the measured job (sampler prior) starts from
+  the advice its evidence calibrated, as a team's second job on a similar profile does;
 * plain TPE, reference defaults - Optuna's TPESampler over a practitioner's wide space
   (`WIDE_SPACE`: learning rate over three decades, weight decay 1e-6..1e-1, label smoothing
   0..0.2), every other value at torchvision's classification-reference defaults (`REFERENCE`);
@@ -59,6 +62,7 @@ from advisor.schemas import SearchDimension
 ARMS = {
     "job-tpe": "job, sampler tpe (advice first, advisor's region)",
     "job-prior": "job, sampler prior (advice as a prior)",
+    "job-calibrated": "job, sampler prior, after a similar job",
     "tpe-reference": "plain TPE, wide space, reference defaults",
     "tpe-advised": "plain TPE, wide space, advised defaults",
     "random": "random, wide space, reference defaults",
@@ -151,9 +155,16 @@ def register(setup: Setup, scratch: Path) -> str:
 
 # --- arms ----------------------------------------------------------------------------------------
 
+#: Trials of the earlier job the calibrated arm learns from (the evidence needs at least 5).
+CALIBRATING_TRIALS = 10
+
+
 def run_job(setup: Setup, dataset: str, sampler: str, seed: int, trials: int,
             scratch: Path, device: str) -> list[optuna.trial.FrozenTrial]:
-    """The job path: create_job on a scratch database, one real worker runs it to the end."""
+    """The job path: create_job on a scratch database, one real worker runs it to the end.
+    `calibrated` runs a job of `CALIBRATING_TRIALS` on the same data set first (another seed),
+    so that the measured job (sampler prior) starts from the advice its evidence calibrated, as
+    a team's second job on a similar profile would."""
     from worker import jobs, local_offer, loop
     from worker.offers import Offer
     from worker.schemas import BUILTIN_OBJECTIVE, JobRequest
@@ -167,18 +178,25 @@ def run_job(setup: Setup, dataset: str, sampler: str, seed: int, trials: int,
     local_offer.record_profiles(url)
     engine = make_engine(url)
     rdb = make_storage(url)
-    try:
+
+    def run(job_seed: int, n_trials: int, job_sampler: str) -> int:
         with make_sessionmaker(engine)() as session:
             job = jobs.create_job(session, cached(rdb), JobRequest.model_validate({
                 "dataset": dataset, "model": {"name": setup.model},
                 "training": {"batch_size": setup.batch_size, "epochs": setup.epochs},
-                "n_trials": trials, "sampler": sampler, "pruner": "median", "seed": seed,
-                "tune": TUNED}))
+                "n_trials": n_trials, "sampler": job_sampler, "pruner": "median",
+                "seed": job_seed, "tune": TUNED}))
         loop.Worker(url, loop.WorkerOptions(poll_s=0.01, threads=1, device=device),
                     settings=Settings(heartbeat_s=60),
                     offer=Offer(objectives=(BUILTIN_OBJECTIVE,), datasets=(dataset,))).run(
                         once=True)
-        return optuna.load_study(study_name=study_name_for(job.id), storage=rdb).get_trials()
+        return job.id
+
+    try:
+        if sampler == "calibrated":
+            run(10_000 + seed, CALIBRATING_TRIALS, "prior")
+        job_id = run(seed, trials, "prior" if sampler == "calibrated" else sampler)
+        return optuna.load_study(study_name=study_name_for(job_id), storage=rdb).get_trials()
     finally:
         rdb.engine.dispose()
         engine.dispose()
