@@ -124,7 +124,7 @@ class DecayByDatasetSize(Rule):
                      <= 1.25 * IMAGENET_IMAGES))
 
     def decide(self, ctx: Context) -> Iterable[Decision]:
-        factor = clamp(math.sqrt(IMAGENET_IMAGES / ctx.num_images), 0.5, 5.0)
+        factor = size_factor(ctx.num_images)
         before = float(ctx.values["weight_decay"])
         value = round_sig(before * factor, 2)
         direction = "overfit" if factor > 1 else "underfit"
@@ -142,6 +142,11 @@ class DecayByDatasetSize(Rule):
                         f"{num(CIFAR_DECAY)} to that: {num(blended)}")
             value = blended
         yield Decision("weight_decay", value, why, spread=3.0)
+
+
+def size_factor(num_images: int) -> float:
+    """The guidance's decay by data-set size: sqrt(ImageNet size / yours), between 0.5 and 5."""
+    return clamp(math.sqrt(IMAGENET_IMAGES / num_images), 0.5, 5.0)
 
 
 #: The CIFAR-style recipes use 5e-4 (WRN, pytorch-cifar) or 1e-4 (ResNet, DenseNet): 2.2e-4 is
@@ -186,7 +191,7 @@ class DecayForFineTuning(Rule):
             return
         if follows_sgd_lineage(ctx):
             before = float(ctx.values["weight_decay"])
-            factor = clamp(math.sqrt(IMAGENET_IMAGES / ctx.num_images), 0.5, 5.0)
+            factor = size_factor(ctx.num_images)
             value = round_sig(before * factor, 2)
             yield Decision("weight_decay", value, f"SGD fine-tuning of ImageNet-1k CNNs keeps "
                            f"the model's ImageNet decay, as PaddleClas's fine-tuning configs do "
