@@ -31,6 +31,13 @@ needs to reach plain TPE's (advised defaults) full-budget best, and epochs spent
     .venv/bin/python bench/tuning_quality.py --quick              # 1 set-up, 2 seeds, 4 trials
     .venv/bin/python bench/tuning_quality.py                      # 4 set-ups, 5 seeds, 20 trials
     .venv/bin/python bench/tuning_quality.py --setups bars-resnet --seeds 3 --json
+    .venv/bin/python bench/tuning_quality.py --out bench/results/tq.jsonl   # resumable
+    .venv/bin/python bench/tuning_quality.py --report bench/results/tq.jsonl
+
+With `--out`, each finished study is appended to a JSON-lines file as it ends and studies
+already in the file are not run again, so a run of hours can be stopped and continued; the
+figures are printed from everything in the file that matches the selection. `--report` prints
+the figures of a file without running anything.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -330,26 +337,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="1 set-up, 2 seeds, 4 trials")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, help="JSON-lines file: append each finished study, "
+                        "skip the studies already in it")
+    parser.add_argument("--report", type=Path, help="print the figures of a JSON-lines file")
     args = parser.parse_args(argv)
+    if args.report:
+        done = read_studies(args.report)
+        trials = max(len(d["values"]) for d in done)
+        return show(done, trials, max(d["seed"] for d in done) + 1, args.json)
     setups = SETUPS[:1] if args.quick else [s for s in SETUPS if not args.setups
                                              or s.name in args.setups.split(",")]
     if args.quick:
         args.seeds, args.trials = 2, 4
         setups = [dataclasses.replace(setups[0], images=300, epochs=2)]
     arms = [a for a in ARMS if not args.arms or a in args.arms.split(",")]
+    # seed by seed, so that a run stopped early has whole seeds of every set-up and arm
+    wanted = [(setup, arm, seed) for seed in range(args.seeds) for setup in setups
+              for arm in arms]
+    earlier = {(d["setup"], d["arm"], d["seed"]): d for d in read_studies(args.out)
+               if len(d["values"]) == args.trials}
+    done = [earlier[key] for key in ((s.name, a, seed) for s, a, seed in wanted)
+            if key in earlier]
+    todo = [(s, a, seed) for s, a, seed in wanted if (s.name, a, seed) not in earlier]
+    print(f"{len(done)} studies already in {args.out}, {len(todo)} to run", file=sys.stderr)
     with tempfile.TemporaryDirectory() as scratch:
-        for setup in setups:  # generate the folders once, before the workers start
+        for setup in {s.name: s for s, _, _ in todo}.values():  # folders first, then workers
             register(setup, Path(scratch))
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
             futures = [pool.submit(run_one, setup, arm, seed, args.trials, scratch, args.device)
-                       for setup in setups for seed in range(args.seeds) for arm in arms]
-            done = [future.result() for future in futures]
-    table = figures(done, args.trials)
-    if args.json:
+                       for setup, arm, seed in todo]
+            for future in as_completed(futures):
+                done.append(future.result())
+                if args.out:
+                    with args.out.open("a") as out:
+                        out.write(json.dumps(done[-1], default=str) + "\n")
+    return show(done, args.trials, args.seeds, args.json)
+
+
+def read_studies(path: Path | None) -> list[dict[str, Any]]:
+    """The studies a `--out` file holds (none when there is no file)."""
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def show(done: list[dict[str, Any]], trials: int, seeds: int, as_json: bool) -> int:
+    table = figures(done, trials)
+    if as_json:
         print(json.dumps({"figures": table, "studies": done}, default=str))
     else:
-        print_figures(table, args.trials, args.seeds)
+        print_figures(table, trials, seeds)
     return 0
 
 
