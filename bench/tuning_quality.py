@@ -87,6 +87,8 @@ REFERENCE = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4, "label_s
              "lr_schedule": "constant", "lr_schedule_params": {}, "warmup_epochs": 0,
              "crop_scale": [0.08, 1.0], "learning_rate": 0.1}
 CHECKPOINTS = (1, 5, 10, 20)
+#: Equal compute: the best found within these shares of the full budget's epochs.
+EPOCH_SHARES = (0.25, 0.5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,13 +103,18 @@ class Setup:
     model: str
     batch_size: int
     epochs: int
+    contrast: float = 90.0  # how much brighter the class's pattern is than the noise's mean
+    colour: float = 15.0  # the faint colour cue (label % 3's channel), added to every pixel
+    jitter: float = 0.6  # bars: how far a bar wanders, in class spacings (over 1, classes overlap)
 
 
 SETUPS = [
-    Setup("bars-resnet", "bars", 6, 1200, 24, "resnet18", 32, 4),
-    Setup("blobs-mobilenet", "blobs", 8, 2400, 32, "mobilenet_v3_small", 64, 5),
-    Setup("rings-deit", "rings", 5, 1000, 32, "timm:deit_tiny_patch16_224", 16, 4),
-    Setup("bars-shufflenet", "bars", 10, 3000, 16, "shufflenet_v2_x0_5", 128, 6),
+    Setup("bars-resnet", "bars", 6, 1200, 24, "resnet18", 32, 4, contrast=25,
+          colour=3, jitter=1.5),
+    Setup("blobs-mobilenet", "blobs", 8, 2400, 32, "mobilenet_v3_small", 64, 5, contrast=80),
+    Setup("rings-deit", "rings", 5, 1000, 32, "timm:deit_tiny_patch16_224", 16, 4, contrast=40),
+    Setup("bars-shufflenet", "bars", 10, 3000, 16, "shufflenet_v2_x0_5", 128, 6,
+          contrast=35, jitter=1.2),
 ]
 
 
@@ -123,19 +130,19 @@ def make_folder(setup: Setup, root: Path) -> Path:
         label = index % setup.classes
         pixels = rng.normal(100, 40, (side, side, 3))
         if setup.pattern == "bars":
-            row = int((label + rng.uniform(0, 0.6)) * side / setup.classes)
-            pixels[row : row + max(1, side // (2 * setup.classes)) + 1] += 90
+            row = int((label + rng.uniform(0, setup.jitter)) * side / setup.classes)
+            pixels[row : row + max(1, side // (2 * setup.classes)) + 1] += setup.contrast
         elif setup.pattern == "blobs":
             angle = 2 * math.pi * label / setup.classes + rng.normal(0, 0.25)
             cx = side / 2 + side / 3.2 * math.cos(angle)
             cy = side / 2 + side / 3.2 * math.sin(angle)
-            pixels[(xx - cx) ** 2 + (yy - cy) ** 2 < (side / 7) ** 2] += 80
+            pixels[(xx - cx) ** 2 + (yy - cy) ** 2 < (side / 7) ** 2] += setup.contrast
         else:  # rings: the class is the ring's radius
             radius = side / 10 * (1 + label * 0.7 + rng.normal(0, 0.2))
             distance = np.sqrt((xx - side / 2 + rng.normal(0, 2)) ** 2 +
                                (yy - side / 2 + rng.normal(0, 2)) ** 2)
-            pixels[np.abs(distance - radius) < 1.2] += 90
-        pixels[..., label % 3] += 15  # a faint colour cue
+            pixels[np.abs(distance - radius) < 1.2] += setup.contrast
+        pixels[..., label % 3] += setup.colour  # a faint colour cue
         folder = root / f"class_{label:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{index}.png")
@@ -166,14 +173,24 @@ def register(setup: Setup, scratch: Path) -> str:
 CALIBRATING_TRIALS = 10
 
 
+def probe_epochs(finding: dict[str, Any] | None, setup: Setup) -> float:
+    """The learning-rate probe's cost in epochs of a trial (0 when the job was not probed)."""
+    if not finding or not finding.get("steps") or not finding.get("num_train"):
+        return 0.0
+    per_epoch = max(1, int(finding["num_train"]) // max(1, min(setup.batch_size,
+                                                                int(finding["num_train"]))))
+    return float(finding["steps"]) / per_epoch
+
+
 def run_job(setup: Setup, dataset: str, sampler: str, seed: int, trials: int,
-            scratch: Path, device: str) -> list[optuna.trial.FrozenTrial]:
+            scratch: Path, device: str) -> tuple[list[optuna.trial.FrozenTrial], float]:
     """The job path: create_job on a scratch database, one real worker runs it to the end.
     `calibrated` runs a job of `CALIBRATING_TRIALS` on the same data set first (another seed),
     so that the measured job (sampler prior) starts from the advice its evidence calibrated, as
     a team's second job on a similar profile would."""
     from worker import jobs, local_offer, loop
     from worker.offers import Offer
+    from worker.probe import PROBE_ATTR
     from worker.schemas import BUILTIN_OBJECTIVE, JobRequest
     from worker.settings import Settings
     from worker.store import make_engine, make_sessionmaker, upgrade
@@ -203,7 +220,8 @@ def run_job(setup: Setup, dataset: str, sampler: str, seed: int, trials: int,
         if sampler == "calibrated":
             run(10_000 + seed, CALIBRATING_TRIALS, "prior")
         job_id = run(seed, trials, "prior" if sampler == "calibrated" else sampler)
-        return optuna.load_study(study_name=study_name_for(job_id), storage=rdb).get_trials()
+        study = optuna.load_study(study_name=study_name_for(job_id), storage=rdb)
+        return study.get_trials(), probe_epochs(study.user_attrs.get(PROBE_ATTR), setup)
     finally:
         rdb.engine.dispose()
         engine.dispose()
@@ -257,15 +275,21 @@ def run_one(setup: Setup, arm: str, seed: int, trials: int, scratch: str,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     dataset = register(setup, Path(scratch))
+    probed = 0.0
     if arm.startswith("job-"):
-        found = run_job(setup, dataset, arm.removeprefix("job-"), seed, trials, Path(scratch),
-                        device)
+        found, probed = run_job(setup, dataset, arm.removeprefix("job-"), seed, trials,
+                                Path(scratch), device)
     else:
         found = run_plain(setup, dataset, arm, seed, trials, device)
     found.sort(key=lambda t: t.number)
     out = {"setup": setup.name, "arm": arm, "seed": seed,
            "values": [t.value if t.state == TrialState.COMPLETE else None for t in found],
+           # where each trial ended: its value, or a pruned trial's last reported accuracy
+           "ended": [t.value if t.state == TrialState.COMPLETE else
+                     t.intermediate_values[max(t.intermediate_values)]
+                     if t.intermediate_values else None for t in found],
            "epochs": [len(t.intermediate_values) for t in found],
+           "probe_epochs": probed,
            "params": [t.params for t in found], "seconds": time.perf_counter() - started}
     print(f"[{setup.name} {arm} seed {seed}] best {max(v or 0 for v in out['values']):.3f} "
           f"in {out['seconds']:.0f} s", file=sys.stderr, flush=True)
@@ -285,12 +309,26 @@ def median_interval(samples: list[float], rounds: int = 2000) -> tuple[float, fl
     return statistics.median(samples), medians[int(0.05 * rounds)], medians[int(0.95 * rounds)]
 
 
+def best_within_epochs(study: dict[str, Any], budget: float) -> float:
+    """The best value of the trials that finished within `budget` epochs of training, the
+    job's probe counted first (0 when none did)."""
+    spent, best = float(study.get("probe_epochs", 0.0)), 0.0
+    for value, epochs in zip(study["values"], study["epochs"], strict=True):
+        spent += epochs
+        if spent > budget:
+            break
+        best = max(best, value or 0.0)
+    return best
+
+
 def figures(done: list[dict[str, Any]], trials: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for setup in sorted({d["setup"] for d in done}):
         runs = [d for d in done if d["setup"] == setup]
         by = {arm: [d for d in runs if d["arm"] == arm] for arm in ARMS}
-        target = {d["seed"]: max(v or 0 for v in d["values"]) for d in by["tpe-advised"]}
+        targets = {which: {d["seed"]: max(v or 0 for v in d["values"]) for d in by[which]}
+                   for which in ("tpe-advised", "tpe-reference")}
+        epochs_per_trial = max(max(s["epochs"]) for s in runs)
         table = {}
         for arm, studies in by.items():
             if not studies:
@@ -299,14 +337,25 @@ def figures(done: list[dict[str, Any]], trials: int) -> dict[str, Any]:
             row = {f"best@{c}": median_interval([curve[min(c, len(curve)) - 1]
                                                  for curve in curves])
                    for c in [c for c in CHECKPOINTS if c < trials] + [trials]}
-            row["to_reach_tpe_advised"] = median_interval(
-                [trials_to_reach(s["values"], target[s["seed"]]) for s in studies
-                 if s["seed"] in target])
-            row["epochs_spent"] = statistics.median(sum(s["epochs"]) for s in studies)
-            after_three = [sum(1 for v, b in zip(s["values"][3:], best_so_far(s["values"])[3:],
-                                                 strict=True) if (v or 0) < b - 0.10)
-                           / max(1, len(s["values"]) - 3) for s in studies]
+            for share in EPOCH_SHARES:  # equal compute: the best within a share of the epochs
+                row[f"best@{share:.0%}epochs"] = median_interval(
+                    [best_within_epochs(s, share * trials * epochs_per_trial) for s in studies])
+            for which, target in targets.items():
+                row[f"to_reach_{which}"] = median_interval(
+                    [trials_to_reach(s["values"], target[s["seed"]]) for s in studies
+                     if s["seed"] in target])
+            row["epochs_spent"] = statistics.median(
+                sum(s["epochs"]) + s.get("probe_epochs", 0.0) for s in studies)
+            after_three = []
+            for s in studies:
+                ended = [v or 0.0 for v in s.get("ended", s["values"])]
+                best = best_so_far(s["values"])
+                after_three.append(sum(1 for v, b in zip(ended[3:], best[2:-1], strict=True)
+                                       if v < b - 0.10) / max(1, len(ended) - 3))
             row["share_10_below_after_3"] = statistics.median(after_three)
+            row["first_within_3"] = statistics.mean(
+                (s["values"][0] or 0.0) >= max(v or 0 for v in s["values"]) - 0.03
+                for s in studies)
             table[arm] = row
         out[setup] = table
     return out
@@ -316,14 +365,15 @@ def print_figures(table: dict[str, Any], trials: int, seeds: int) -> None:
     for setup, rows in table.items():
         print(f"\n{setup} ({seeds} seeds, {trials} trials): median [90% interval]")
         keys = [k for k in next(iter(rows.values())) if k.startswith("best@")]
-        print(f"{'arm':<48}" + "".join(f"{k:>22}" for k in keys)
-              + f"{'to reach TPE-advised':>22}{'epochs':>8}{'>=10 below':>11}")
+        print(f"{'arm':<44}" + "".join(f"{k:>21}" for k in keys)
+              + f"{'to reach TPE adv/ref':>21}{'epochs':>8}{'>=10 below':>11}{'1st ok':>7}")
         for arm, row in rows.items():
-            cells = "".join(f"{row[k][0]:>8.3f} [{row[k][1]:.3f},{row[k][2]:.3f}]" for k in keys)
-            reach = row["to_reach_tpe_advised"]
-            reach_text = ">" + str(trials) if not math.isfinite(reach[0]) else f"{reach[0]:g}"
-            print(f"{ARMS[arm]:<48}{cells}{reach_text:>22}{row['epochs_spent']:>8.0f}"
-                  f"{row['share_10_below_after_3']:>10.0%}")
+            cells = "".join(f"{row[k][0]:>7.3f} [{row[k][1]:.3f},{row[k][2]:.3f}]" for k in keys)
+            reach = "/".join(
+                ">" + str(trials) if not math.isfinite(row[k][0]) else f"{row[k][0]:g}"
+                for k in ("to_reach_tpe-advised", "to_reach_tpe-reference") if k in row)
+            print(f"{ARMS[arm]:<44}{cells}{reach:>21}{row['epochs_spent']:>8.0f}"
+                  f"{row['share_10_below_after_3']:>10.0%}{row['first_within_3']:>7.0%}")
 
 
 def main(argv: list[str] | None = None) -> int:
