@@ -244,6 +244,19 @@ def test_transformers_get_strong_augmentation_table():
     assert rec["auto_augment"] == "randaugment"
 
 
+def test_transformer_runs_of_a_few_hundred_steps_get_crop_and_flip_only():
+    profile = {"model": {"name": "deit_tiny_patch16_224"},
+               "dataset": {"num_train_images": 800, "num_classes": 5, "image_size": 32}}
+    short = recommend({**profile, "training": {"batch_size": 16, "epochs": 4}})  # 200 steps
+    assert short.hyperparameters["augmentation"] == "standard"
+    assert (short.hyperparameters["mixup_alpha"], short.hyperparameters["cutmix_alpha"],
+            short.hyperparameters["auto_augment"]) == (0.0, 0.0, "none")
+    assert "200 optimizer steps" in next(e.reason for e in short.explanations
+                                         if e.key == "augmentation")
+    long = recommend({**profile, "training": {"batch_size": 16, "epochs": 300}})
+    assert long.hyperparameters["augmentation"] == "strong"
+
+
 def test_flip_off_when_labels_change_under_mirroring():
     rec = recommend({"model": {"name": "resnet20", "params_millions": 0.27},
                      "dataset": {"num_train_images": 1437, "num_classes": 10, "image_size": 32,
