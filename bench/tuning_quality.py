@@ -178,10 +178,12 @@ CALIBRATING_TRIALS = 10
 
 def probe_epochs(finding: dict[str, Any] | None, setup: Setup) -> float:
     """The learning-rate probe's cost in epochs of a trial (0 when the job was not probed)."""
+    from worker.probe import trial_steps
+
     if not finding or not finding.get("steps") or not finding.get("num_train"):
         return 0.0
-    per_epoch = max(1, int(finding["num_train"]) // max(1, min(setup.batch_size,
-                                                                int(finding["num_train"]))))
+    per_epoch = trial_steps({"batch_size": setup.batch_size, "epochs": 1},
+                            int(finding["num_train"]))
     return float(finding["steps"]) / per_epoch
 
 

@@ -55,16 +55,17 @@ class AugmentationLevel(Rule):
         model = ctx.model
         if asked is not None:
             yield Decision("augmentation", asked, f"you asked for {asked} augmentation")
-        elif (model.kind in TRANSFORMER_KINDS and not ctx.request.training.pretrained
-              and ctx.total_steps < SHORT_BUDGET_STEPS):
-            yield Decision("augmentation", "standard", f"{ctx.total_steps} optimizer steps "
-                           f"({ctx.epochs} epochs) is too short a run for strong policies to "
-                           "pay: the network is still underfitting when it ends, where fewer "
-                           "augmentations help (the transformer recipes mix strongly over "
-                           "hundreds of epochs); random crop and flip only")
         elif model.kind in TRANSFORMER_KINDS and not ctx.request.training.pretrained:
-            yield Decision("augmentation", "strong", "transformer-style models have weak "
-                           "built-in priors and overfit ImageNet without strong augmentation")
+            if ctx.total_steps < SHORT_BUDGET_STEPS:
+                yield Decision("augmentation", "standard", f"{ctx.total_steps} optimizer steps "
+                               f"({ctx.epochs} epochs) is too short a run for strong policies "
+                               "to pay: the network is still underfitting when it ends, where "
+                               "fewer augmentations help (the transformer recipes mix strongly "
+                               "over hundreds of epochs); random crop and flip only")
+            else:
+                yield Decision("augmentation", "strong", "transformer-style models have weak "
+                               "built-in priors and overfit ImageNet without strong "
+                               "augmentation")
         elif (model.params_millions >= 20 and ctx.epochs >= 200
               and ctx.request.training.goal == "accuracy" and ctx.num_images >= SMALL_DATA_IMAGES):
             yield Decision("augmentation", "strong", f"a {model.params_millions:g}M-parameter "
